@@ -1,0 +1,149 @@
+"""Settings: every VIGIL_* environment variable, its default and its validation, in one class.
+
+Read once at start (`Settings()` reads the environment and an optional `.env`), validated so a
+bad value stops the process with a message that names the variable, and then passed down
+explicitly: no module keeps its own copy.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite://vigil.db"
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Vigil's configuration; each field is the variable VIGIL_<FIELD NAME IN CAPITALS>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Storage and shared infrastructure
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="Tortoise URL: sqlite://PATH (default: vigil.db in the working directory) "
+        "or postgres://USER:PASSWORD@HOST:PORT/DB",
+    )
+    db_pool_max_size: int = Field(10, ge=1, le=500, description="PostgreSQL connection pool size")
+    redis_url: str | None = Field(
+        None, description="redis://HOST:PORT/DB for the shared cache and cross-replica events; unset: in-memory"
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Key that encrypts service credentials at rest. Unset: a key is generated on first run "
+        "into VIGIL_SECRET_KEY_FILE (mode 0600)",
+    )
+    secret_key_file: pathlib.Path | None = Field(
+        None, description="Where the generated key lives (default: vigil.key next to the SQLite file, or ./vigil.key)"
+    )
+
+    # HTTP server
+    host: str = Field("127.0.0.1", description="Listen address of `vigil serve`")
+    port: int = Field(8000, ge=0, le=65535, description="Listen port of `vigil serve` (0: any free port)")
+    anonymous_read: bool = Field(False, description="Allow queries and subscriptions without a token")
+    allowed_origins: tuple[str, ...] = Field(
+        (), description="Browser origins allowed to open WebSocket subscriptions (JSON list)"
+    )
+    graphiql: bool = Field(True, description="Serve GraphiQL at GET /graphql (its assets load from unpkg.com)")
+    introspection: bool = Field(True, description="Allow schema introspection queries")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+
+    # GraphQL limits
+    max_page_size: int = Field(100, ge=1, le=1000, description="Largest `first` a connection accepts")
+    max_query_depth: int = Field(10, ge=2, le=50, description="Deepest selection a document may nest")
+    max_aliases: int = Field(30, ge=1, le=1000, description="Most aliases one document may use")
+    max_tokens: int = Field(3000, ge=100, le=100_000, description="Most lexical tokens one document may have")
+    max_request_bytes: int = Field(
+        256 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest HTTP request body accepted"
+    )
+
+    # Probing
+    probes_enabled: bool = Field(True, description="Run the background probe loop")
+    default_check_interval_seconds: int = Field(30, ge=5, le=86_400, description="Interval for new services")
+    min_check_interval_seconds: int = Field(5, ge=1, le=86_400, description="Smallest interval a service may set")
+    max_check_interval_seconds: int = Field(86_400, ge=5, le=604_800, description="Largest interval")
+    default_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Probe timeout for new services")
+    max_timeout_seconds: float = Field(60.0, gt=0, le=300, description="Largest probe timeout a service may set")
+    probe_concurrency: int = Field(100, ge=1, le=10_000, description="Most probes in flight at once")
+    max_response_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Largest response body a probe reads"
+    )
+    shutdown_grace_seconds: PositiveSeconds = Field(
+        5.0, description="How long in-flight probes may finish at shutdown before they are cancelled"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _interval_bounds(self) -> Settings:
+        if self.min_check_interval_seconds > self.max_check_interval_seconds:
+            raise ValueError("VIGIL_MIN_CHECK_INTERVAL_SECONDS exceeds VIGIL_MAX_CHECK_INTERVAL_SECONDS")
+        if not (
+            self.min_check_interval_seconds <= self.default_check_interval_seconds <= self.max_check_interval_seconds
+        ):
+            raise ValueError("VIGIL_DEFAULT_CHECK_INTERVAL_SECONDS lies outside the min/max bounds")
+        if self.default_timeout_seconds > self.max_timeout_seconds:
+            raise ValueError("VIGIL_DEFAULT_TIMEOUT_SECONDS exceeds VIGIL_MAX_TIMEOUT_SECONDS")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+    def resolved_secret_key_file(self) -> pathlib.Path:
+        """The generated key sits next to the SQLite file so that the two travel together."""
+        if self.secret_key_file is not None:
+            return self.secret_key_file
+        if self.is_sqlite:
+            path = self.database_url.removeprefix("sqlite://")
+            if path and path != ":memory:":
+                return pathlib.Path(path).expanduser().parent / "vigil.key"
+        return pathlib.Path("vigil.key")
+
+
+def describe_settings() -> str:
+    """The variables as `vigil serve --help` and the README list them."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else ("[]" if default == () else str(default))
+        lines.append(f"VIGIL_{name.upper()} (default {shown}): {field.description}")
+    return "\n".join(lines)
+
+
+def settings_error_message(exc: ValidationError) -> str:
+    """One line per bad variable, naming it as the operator typed it."""
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = f"VIGIL_{where.upper()}" if where != "settings" else "settings"
+        lines.append(f"  {name}: {error['msg']}")
+    return "\n".join(lines)

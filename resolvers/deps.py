@@ -1,0 +1,26 @@
+"""Deps: the frozen bundle of shared resources the lifespan builds and every resolver receives."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from config import Settings
+from probes.http import HttpLimits
+from resolvers.credentials import CredentialCipher
+
+if TYPE_CHECKING:
+    from events.broker import Broker
+    from probes.supervisor import ProbeSupervisor
+
+
+@dataclasses.dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    http: aiohttp.ClientSession
+    limits: HttpLimits
+    cipher: CredentialCipher
+    broker: Broker
+    supervisor: ProbeSupervisor | None = None

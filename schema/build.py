@@ -1,0 +1,25 @@
+"""Builds the Strawberry schema with Vigil's limits and error shaping."""
+
+from __future__ import annotations
+
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions.disable_introspection import DisableIntrospection
+
+from config import Settings
+from schema.errors import CodedErrors, VigilSchema
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.subscription import Subscription
+
+
+def build_schema(settings: Settings) -> VigilSchema:
+    # Extension classes or factories, not instances: strawberry 0.341 deprecates instances.
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        CodedErrors,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return VigilSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

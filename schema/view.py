@@ -1,0 +1,73 @@
+"""The Strawberry ASGI view: context from lifespan state, WebSocket auth, request size bound."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from resolvers.deps import Deps
+from resolvers.errors import Unauthenticated
+from schema.context import Context
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> Response:
+    error = {
+        "message": f"request body larger than {limit} bytes",
+        "extensions": {"code": "BAD_USER_INPUT", "field": "body"},
+    }
+    return JSONResponse({"data": None, "errors": [error]}, status_code=413)
+
+
+class VigilGraphQL(GraphQL[Context, None]):
+    def __init__(self, *args: Any, max_request_bytes: int, anonymous_read: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_request_bytes = max_request_bytes
+        self._anonymous_read = anonymous_read
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        limit = self._max_request_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await super().__call__(scope, bounded_receive, send)
+        except _TooLarge:
+            await _too_large(limit)(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:
+        deps: Deps = request.state.deps
+        return Context(deps=deps, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """Refuses at connect time (close 4403) a bad token, or no token when reading needs one."""
+        try:
+            principal = await context.principal()
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
+        if principal.role is None and not self._anonymous_read:
+            raise ConnectionRejectionError({"message": "a VIEWER token is required", "code": "UNAUTHENTICATED"})
+        return None

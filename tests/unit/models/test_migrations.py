@@ -1,0 +1,26 @@
+"""Versioned migrations apply and roll back on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise import Tortoise
+from tortoise.exceptions import OperationalError
+
+from models import Service
+from models.db import migrate, open_database, pending_migrations, tortoise_config
+
+
+async def test_migrations_apply_then_roll_back_to_nothing(database_url: str) -> None:
+    config = tortoise_config(database_url)
+    async with open_database(config, apply_migrations=False):
+        assert await pending_migrations(config) == ["models.0001_initial"]
+        await migrate(config)
+        assert await pending_migrations(config) == []
+        assert await Service.all().count() == 0
+        await migrate(config, "zero")
+        assert await pending_migrations(config) == ["models.0001_initial"]
+        connection = Tortoise.get_connection(next(iter(config["connections"])))
+        with pytest.raises(OperationalError):
+            await connection.execute_query("SELECT count(*) FROM service")
+        await migrate(config)
+        assert await Service.all().count() == 0

@@ -1,0 +1,28 @@
+"""The committed schema.graphql is what the code builds: clients read the file, not the code."""
+
+from __future__ import annotations
+
+import pathlib
+
+from config import Settings
+from schema.build import build_schema
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_committed_schema_matches_the_code() -> None:
+    exported = build_schema(Settings(_env_file=None)).as_str() + "\n"
+    committed = (ROOT / "schema.graphql").read_text()
+    assert committed == exported, "schema.graphql is stale: run `vigil export-schema > schema.graphql`"
+
+
+def test_contract_root_fields_keep_their_names() -> None:
+    schema = build_schema(Settings(_env_file=None))
+    sdl = schema.as_str()
+    for field in (
+        "services(filter: ServiceFilter = null, first: Int! = 50, after: String = null): ServiceConnection!",
+        "service(id: ID!): Service",
+        "registerService(input: RegisterServiceInput!): ServicePayload!",
+        "statusChanged(serviceIds: [ID!] = null): StatusChange!",
+    ):
+        assert field in sdl, field

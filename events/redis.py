@@ -280,8 +280,12 @@ class RedisBroker:
             await pubsub.subscribe(*names)
             while names:
                 reply = await pubsub.get_message(timeout=self._options.command_timeout_s)
-                if reply is not None and reply["type"] == "subscribe":
+                if reply is None:
+                    continue
+                if reply["type"] == "subscribe":
                     names.discard(_text(reply["channel"]))
+                elif reply["type"] == "message":  # a channel confirmed earlier is already live
+                    self._receive(_text(reply["channel"]), reply["data"])
         async with self._state:
             self._subscribed = True
             self._count(connects=1)

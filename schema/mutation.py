@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import strawberry
 
 from models import Role
-from resolvers import registration, tokens, transfer
+from resolvers import connection, dependencies, discovery, health, maintenance, panels, registration, tokens, transfer
 from resolvers.services import parse_id
 from schema.context import Info
 from schema.permissions import require
-from schema.types.inputs import RegisterServiceInput, UpdateServiceInput
+from schema.types.discovery import ConnectionTest, DiscoveryResult, PanelSync
+from schema.types.health import HealthCheck
+from schema.types.inputs import RegisterServiceInput, TestConnectionInput, UpdateServiceInput
+from schema.types.maintenance import MaintenanceWindow
 from schema.types.payloads import ApiToken, CreatedApiToken, DeleteServicePayload, ImportResult, ServicePayload
 from schema.types.service import Service
 
@@ -56,3 +61,71 @@ class Mutation:
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
         principal = await require(info, Role.ADMIN)
         return await tokens.revoke_token(parse_id(id), principal.actor())
+
+    @strawberry.mutation(description="Probe and discover a URL as registration would; stores nothing")
+    async def test_connection(self, info: Info, input: TestConnectionInput) -> ConnectionTest:
+        await require(info, Role.OPERATOR)
+        report = await connection.test_connection(info.context.deps, input.base_url, input.api_type, input.credential)
+        return ConnectionTest.from_report(report)
+
+    @strawberry.mutation(description="Detect what answers at a URL, crawl registries; register: true adds new ones")
+    async def discover_services(self, info: Info, url: str, register: bool = False) -> DiscoveryResult:
+        principal = await require(info, Role.ADMIN if register else Role.OPERATOR)
+        report = await discovery.discover(info.context.deps, url, register, principal.actor())
+        return DiscoveryResult.from_report(report)
+
+    @strawberry.mutation(description="Fetch panels now; vanished panels become inactive, never deleted")
+    async def sync_reference_panels(self, info: Info, service_id: strawberry.ID) -> PanelSync:
+        principal = await require(info, Role.OPERATOR)
+        outcome = await panels.sync_reference_panels(
+            info.context.deps, parse_id(service_id, "serviceId"), principal.actor()
+        )
+        return PanelSync.from_result(outcome)
+
+    @strawberry.mutation(description="Probe now, bypassing the schedule and the breaker; the check is recorded")
+    async def check_service_health(self, info: Info, service_id: strawberry.ID) -> HealthCheck:
+        principal = await require(info, Role.OPERATOR)
+        row = await health.check_service_health(info.context.deps, parse_id(service_id, "serviceId"), principal.actor())
+        return HealthCheck.from_row(row)
+
+    @strawberry.mutation(description="A required dependency blocks deleting the service depended on")
+    async def set_service_dependency(
+        self, info: Info, service_id: strawberry.ID, depends_on_id: strawberry.ID, required: bool = True
+    ) -> ServicePayload:
+        principal = await require(info, Role.ADMIN)
+        row = await dependencies.set_dependency(
+            info.context.deps,
+            parse_id(service_id, "serviceId"),
+            parse_id(depends_on_id, "dependsOnId"),
+            required,
+            principal.actor(),
+        )
+        return ServicePayload(service=Service.from_row(row))
+
+    @strawberry.mutation
+    async def remove_service_dependency(
+        self, info: Info, service_id: strawberry.ID, depends_on_id: strawberry.ID
+    ) -> ServicePayload:
+        principal = await require(info, Role.ADMIN)
+        row = await dependencies.remove_dependency(
+            info.context.deps,
+            parse_id(service_id, "serviceId"),
+            parse_id(depends_on_id, "dependsOnId"),
+            principal.actor(),
+        )
+        return ServicePayload(service=Service.from_row(row))
+
+    @strawberry.mutation(description="Checks inside the window count as MAINTENANCE, not downtime")
+    async def schedule_maintenance(
+        self,
+        info: Info,
+        service_id: strawberry.ID,
+        starts_at: dt.datetime,
+        ends_at: dt.datetime,
+        reason: str | None = None,
+    ) -> MaintenanceWindow:
+        principal = await require(info, Role.OPERATOR)
+        row = await maintenance.schedule_maintenance(
+            info.context.deps, parse_id(service_id, "serviceId"), starts_at, ends_at, reason, principal.actor()
+        )
+        return MaintenanceWindow.from_row(row)

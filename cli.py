@@ -156,6 +156,20 @@ def import_cmd(file: Any) -> None:
     )
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address")
+@click.option("--port", default=8000, show_default=True, type=int, help="Listen port (0: any free port)")
+def demo(host: str, port: int) -> None:
+    """Run Vigil with simulated imputation services that change status on a timer."""
+    from demo import run_demo
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_demo(host, port))
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        click.echo("demo stopped")
+
+
 @main.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL SDL (the repository keeps it as schema.graphql)."""

@@ -3,6 +3,9 @@
 A subscriber gets events from the moment it subscribes. To show current state without missing a
 change, a dashboard subscribes first, then queries; every event carries `seq` (the id of its
 check), so events with a seq at or below what the query returned are already reflected.
+
+A subscriber that reads too slowly loses the oldest queued events rather than slowing the probe
+loop (see events.broker); `StatusChange.missedBefore` then tells it to query again.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class Subscription:
         async with info.context.deps.broker.subscribe(StatusChanged) as events:
             async for event in events:
                 if isinstance(event, StatusChanged) and (wanted is None or event.service_id in wanted):
-                    yield StatusChange.from_event(event)
+                    yield StatusChange.from_event(event, missed_before=events.gap)
 
     @strawberry.subscription(description="Every recorded check, for live charts")
     async def health_checked(

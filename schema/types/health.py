@@ -110,6 +110,9 @@ class StatusChange:
     check: HealthCheck
     seq: int = strawberry.field(description="The id of the check that moved the status")
     service_id: strawberry.ID
+    missed_before: int = strawberry.field(
+        description="Changes dropped just before this one because this subscriber fell behind: re-query if > 0"
+    )
 
     @strawberry.field
     async def service(self) -> ServiceRef:
@@ -118,8 +121,9 @@ class StatusChange:
         return Service.from_row(await get_service(int(self.service_id)))
 
     @classmethod
-    def from_event(cls, event: StatusChanged) -> StatusChange:
+    def from_event(cls, event: StatusChanged, missed_before: int = 0) -> StatusChange:
         return cls(
+            missed_before=missed_before,
             previous_status=event.previous_status,
             status=event.status,
             changed_at=event.changed_at,

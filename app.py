@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
 
 import aiohttp
 from starlette.applications import Starlette
@@ -29,9 +28,10 @@ from probes.supervisor import ProbeSupervisor, SupervisorSettings
 from resolvers.credentials import load_cipher
 from resolvers.deps import Deps
 from resolvers.monitoring import initial_watches
-from resolvers.recording import record
+from resolvers.recording import BatchRecorder
 from schema.build import build_schema
 from schema.view import VigilGraphQL
+from web import ga4gh_registry
 
 log = logging.getLogger("vigil")
 
@@ -65,6 +65,9 @@ async def open_deps(settings: Settings, *, run_probes: bool) -> AsyncIterator[De
         broker = await stack.enter_async_context(events.open_broker(settings.redis_url))
         supervisor = None
         if run_probes:
+            # Entered before the supervisor so that it closes after it: checks still in flight
+            # at shutdown are written before the database closes.
+            recorder = await stack.enter_async_context(BatchRecorder(broker))
 
             async def probe(target: ProbeTarget) -> ProbeResult:
                 return await check(http, target, limits)
@@ -72,7 +75,7 @@ async def open_deps(settings: Settings, *, run_probes: bool) -> AsyncIterator[De
             supervisor = await stack.enter_async_context(
                 ProbeSupervisor(
                     probe,
-                    partial(record, broker),
+                    recorder.record,
                     watches=await initial_watches(cipher),
                     settings=supervisor_settings(settings),
                 )
@@ -128,5 +131,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/", index),
+        *ga4gh_registry.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -170,6 +170,45 @@ def demo(host: str, port: int) -> None:
         click.echo("demo stopped")
 
 
+@main.command()
+@click.argument("url")
+@click.option("--register", is_flag=True, help="Register what is found (idempotent: nothing twice)")
+@click.option("--credential", envvar="VIGIL_DISCOVER_CREDENTIAL", help="Token for the URL's own origin")
+def discover(url: str, register: bool, credential: str | None) -> None:
+    """Find what answers at URL (crawling registries) and print it as JSON."""
+    from app import open_deps
+    from resolvers.audit import CLI_ACTOR
+    from resolvers.discovery import discover as discover_services
+    from resolvers.errors import VigilError
+
+    settings = load_settings()
+
+    async def work() -> Any:
+        async with open_deps(settings, run_probes=False) as deps:
+            return await discover_services(deps, url, register, CLI_ACTOR, credential=credential)
+
+    try:
+        report = run(work)
+    except VigilError as exc:
+        raise click.ClickException(f"{exc.message} ({exc.code})") from exc
+    found = [
+        {
+            "name": c.service.name,
+            "baseUrl": c.service.base_url,
+            "apiType": c.service.api_type.value,
+            "suggestedType": c.service.service_type.value,
+            "status": c.service.result.status.value,
+            "registeredId": c.registered_id,
+            "newlyRegistered": c.newly_registered,
+        }
+        for c in report.candidates
+    ]
+    issues = [{"baseUrl": e.base_url, "code": e.code, "message": e.message} for e in report.errors]
+    click.echo(
+        json.dumps({"url": report.url, "message": report.result.message, "services": found, "issues": issues}, indent=2)
+    )
+
+
 @main.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL SDL (the repository keeps it as schema.graphql)."""

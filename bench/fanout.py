@@ -64,7 +64,7 @@ STATUS_CHANGED = "subscription($ids: [ID!]) { statusChanged(serviceIds: $ids) { 
 REGISTER = """
 mutation($url: String!) {
   registerService(input: {name: "Fan-out MIS", type: MICHIGAN, apiType: CLOUDGENE, baseUrl: $url,
-                          checkIntervalSeconds: 1, timeoutSeconds: 5}) { service { id } }
+                          checkIntervalSeconds: 1, timeoutSeconds: 1}) { service { id } }
 }"""
 FLIPS = ((Behaviour.HTTP_500, "UNHEALTHY"), (Behaviour.OK, "HEALTHY"))
 
@@ -180,7 +180,7 @@ def _task_count() -> int:
 # Vigil -------------------------------------------------------------------------------------
 
 
-def run_vigil(db_dir: str, profile: bool, conn: multiprocessing.connection.Connection) -> None:
+def run_vigil(db_dir: str, profile: str | None, conn: multiprocessing.connection.Connection) -> None:
     """Vigil process entry: sends `("ready", port, admin, viewer)`, then answers commands until "stop"."""
     # Imported here: the client processes, which import this module too, need none of it.
     import uvicorn
@@ -194,6 +194,7 @@ def run_vigil(db_dir: str, profile: bool, conn: multiprocessing.connection.Conne
         _env_file=None,
         database_url=f"sqlite://{pathlib.Path(db_dir) / 'vigil.db'}",
         secret_key_file=pathlib.Path(db_dir) / "vigil.key",
+        secret_key="bench-fanout-not-a-secret",
         probes_enabled=True,
         min_check_interval_seconds=1,
         graphiql=False,
@@ -217,8 +218,27 @@ def run_vigil(db_dir: str, profile: bool, conn: multiprocessing.connection.Conne
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             leaked = runner.run(_vigil(server, state, profile, conn))
         gc.collect()
-    conn.send(("stopped", leaked, tuple(str(w.message) for w in caught)))
+    with contextlib.suppress(OSError):  # the parent may have given up on us already
+        conn.send(("stopped", leaked, tuple(str(w.message) for w in caught)))
     conn.close()
+
+
+class GcPauses:
+    """Every collection of the cyclic garbage collector: (started_at Unix s, seconds, generation)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float, int]] = []
+        self._started = (0.0, 0.0)
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = (time.time(), time.perf_counter())
+        else:
+            self.pauses.append((self._started[0], time.perf_counter() - self._started[1], info["generation"]))
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
 
 
 class PublishLog:
@@ -261,7 +281,9 @@ class PublishLog:
         return None if entry is None else entry.seq
 
 
-async def _vigil(server: Any, state: dict[str, Any], profile: bool, conn: multiprocessing.connection.Connection) -> int:
+async def _vigil(
+    server: Any, state: dict[str, Any], profile: str | None, conn: multiprocessing.connection.Connection
+) -> int:
     import cProfile
     import io
     import pstats
@@ -284,7 +306,9 @@ async def _vigil(server: Any, state: dict[str, Any], profile: bool, conn: multip
         _, viewer = await create_token("bench-viewer", Role.VIEWER, CLI_ACTOR)
         port = server.servers[0].sockets[0].getsockname()[1]
         conn.send(("ready", port, admin, viewer))
-        profiler = cProfile.Profile() if profile else None
+        # CPU time, not wall time: on a shared machine, wall time charges preemption to whatever ran last.
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        pauses = GcPauses()
         with Commands(conn) as commands:
             while (command := await commands.next()) is not None and command[0] != "stop":
                 match command:
@@ -300,7 +324,7 @@ async def _vigil(server: Any, state: dict[str, Any], profile: bool, conn: multip
                                 reached_at = time.time()
                         conn.send(("wait_subscribers", broker.stats.subscribers, reached_at))
                     case ("stats",):
-                        conn.send(("stats", dataclasses.asdict(broker.stats), tuple(log.entries)))
+                        conn.send(("stats", dataclasses.asdict(broker.stats), tuple(log.entries), tuple(pauses.pauses)))
                     case ("profile", True) if profiler is not None:
                         profiler.enable()
                         conn.send(("profile", None))
@@ -308,12 +332,13 @@ async def _vigil(server: Any, state: dict[str, Any], profile: bool, conn: multip
                         profiler.disable()
                         text = io.StringIO()
                         stats = pstats.Stats(profiler, stream=text).strip_dirs()
-                        stats.sort_stats("tottime").print_stats(25)
-                        stats.sort_stats("cumulative").print_stats(40)
+                        stats.sort_stats("tottime").print_stats(30)
+                        stats.sort_stats("cumulative").print_stats(50)
                         conn.send(("profile", text.getvalue()))
                     case _:
                         conn.send(("error", f"unknown command {command!r}"))
     finally:
+        pauses.close()
         server.should_exit = True
         async with asyncio.timeout(CLOSE_S):
             await task
@@ -400,9 +425,7 @@ class Subscriber:
             self.handshake_done.set()
 
 
-def run_clients(
-    url: str, token: str, service_id: str, count: int, conn: multiprocessing.connection.Connection
-) -> None:
+def run_clients(url: str, token: str, service_id: str, count: int, conn: multiprocessing.connection.Connection) -> None:
     """Client process entry: "ready"; on "connect", opens `count` subscribers; on "report", closes them."""
     import uvloop  # installed with uvicorn[standard]; the lighter loop keeps client overhead out of the figures
 
@@ -413,7 +436,8 @@ def run_clients(
             report = runner.run(_clients(url, token, service_id, count, conn))
         gc.collect()
     if report is not None:
-        conn.send(("report", dataclasses.replace(report, warnings=tuple(str(w.message) for w in caught))))
+        with contextlib.suppress(OSError):  # the parent may have given up on us already
+            conn.send(("report", dataclasses.replace(report, warnings=tuple(str(w.message) for w in caught))))
     conn.close()
 
 
@@ -501,7 +525,11 @@ class Run:
     hwm_kib: int | None = None
     rss_kib: int | None = None
     cpu_flips_s: float | None = None
+    clients_cpu_flips_s: float | None = None
+    flips_window: tuple[float, float] = (0.0, 0.0)
+    gc_pauses: tuple[tuple[float, float, int], ...] = ()
     profile: str | None = None
+    profile_phase: str | None = None
     vigil_leaked: int | None = None
     vigil_warnings: tuple[str, ...] = ()
     problems: list[str] = dataclasses.field(default_factory=list)
@@ -574,6 +602,8 @@ def execute(args: argparse.Namespace, run: Run) -> None:
         ]
         for client in clients:
             client.expect("ready", budget(START_S))
+        if args.profile == "connect":
+            vigil.ask("profile", budget(HTTP_TIMEOUT_S), True)
         started_at = time.time()
         for client in clients:
             client.send("connect")
@@ -586,12 +616,16 @@ def execute(args: argparse.Namespace, run: Run) -> None:
         if reached_at is None:
             raise Stalled(f"{subscribed - baseline} of {run.connected} subscriptions reached the broker")
         run.subscribed_s, run.subscribed_at = reached_at - started_at, reached_at
+        if args.profile == "connect":
+            run.profile = vigil.ask("profile", budget(HTTP_TIMEOUT_S), False)[1]
         if run.connected < args.subscribers:
             run.problems.append(f"only {run.connected} of {args.subscribers} subscribers were acknowledged")
 
-        if args.profile:
+        if args.profile == "flips":
             vigil.ask("profile", budget(HTTP_TIMEOUT_S), True)
         cpu_before = proc_cpu_s(vigil.proc.pid or 0)
+        clients_cpu_before = sum(proc_cpu_s(client.proc.pid or 0) for client in clients)
+        flips_started_at = time.time()
         for flip in range(args.flips):
             behaviour, status = FLIPS[flip % 2]
             _, flipped_at = simulator.ask("behaviour", budget(HTTP_TIMEOUT_S), behaviour.value)
@@ -601,17 +635,20 @@ def execute(args: argparse.Namespace, run: Run) -> None:
             else:
                 run.flips[-1] = (status, run.flips[-1][1] - flipped_at)
         run.cpu_flips_s = proc_cpu_s(vigil.proc.pid or 0) - cpu_before
-        if args.profile:
+        run.clients_cpu_flips_s = sum(proc_cpu_s(client.proc.pid or 0) for client in clients) - clients_cpu_before
+        run.flips_window = (flips_started_at, time.time())
+        if args.profile == "flips":
             run.profile = vigil.ask("profile", budget(HTTP_TIMEOUT_S), False)[1]
         run.hwm_kib = proc_status_kib(vigil.proc.pid or 0, "VmHWM")
         run.rss_kib = proc_status_kib(vigil.proc.pid or 0, "VmRSS")
-        _, run.broker_stats, run.published = vigil.ask("stats", budget(HTTP_TIMEOUT_S))
+        _, run.broker_stats, run.published, run.gc_pauses = vigil.ask("stats", budget(HTTP_TIMEOUT_S))
 
         for client in clients:
             client.send("report")
         for client in clients:
             run.reports.append(drain_until_report(client, run, budget(CLOSE_S + 10)))
-        _, run.vigil_leaked, run.vigil_warnings = vigil.ask("stop", budget(CLOSE_S + 10))
+        vigil.send("stop")
+        _, run.vigil_leaked, run.vigil_warnings = vigil.expect("stopped", budget(CLOSE_S + 10))
 
 
 def wait_everywhere(clients: Sequence[Child], status: str, run: Run, timeout_s: float) -> float | None:
@@ -665,7 +702,7 @@ def _spread(values: Sequence[float]) -> str:
 
 
 def report(run: Run) -> bool:
-    """Prints the figures; True when the run completed and met both targets."""
+    """Prints the figures; True when the run completed (whether or not it met the targets)."""
     print(f"\n== {run.subscribers} subscribers, {run.flips_asked} flips")
     print(f"   connected (connection_ack): {run.connected}/{run.subscribers} in {_ms(run.connect_s)}")
     print(f"   all subscriptions in the broker: {_ms(run.subscribed_s)} after the first connect")
@@ -693,11 +730,10 @@ def report(run: Run) -> bool:
             f"   events: {len(expected)} published per subscriber; {deliveries} of {len(expected) * subscribers}"
             f" deliveries received; missed {missed} (at {short} subscribers); unexpected {unexpected}"
         )
-    ok = bool(run.reports) and not run.problems and missed == 0 and len(run.flips) == run.flips_asked
+    is_complete = bool(run.reports) and not run.problems and len(run.flips) == run.flips_asked
     if latencies:
         ordered = sorted(latencies)
         p99 = _percentile(ordered, 99) or 0.0
-        ok = ok and p99 <= TARGET_P99_S
         verdict = "yes" if p99 <= TARGET_P99_S else "NO"
         print(
             f"   latency changedAt -> receipt, p50 / p99 / max: {_spread(latencies)}"
@@ -713,11 +749,23 @@ def report(run: Run) -> bool:
     if run.cpu_flips_s is not None and deliveries:
         print(
             f"   Vigil CPU during the flips: {run.cpu_flips_s:.2f} s"
-            f" ({run.cpu_flips_s / deliveries * 1e6:.0f} us per delivery, includes the probe loop)"
+            f" ({run.cpu_flips_s / deliveries * 1e6:.0f} us per delivery, includes the probe loop);"
+            f" client processes: {run.clients_cpu_flips_s or 0:.2f} s"
+        )
+    window = [p for p in run.gc_pauses if run.flips_window[0] <= p[0] <= run.flips_window[1]]
+    if window:
+        longest = max(window, key=lambda p: p[1])
+        print(
+            f"   Vigil GC during the flips: {len(window)} collections, {sum(p[1] for p in window) * 1000:.0f} ms"
+            f" in all, longest {_ms(longest[1])} (generation {longest[2]}); generation 2: "
+            f"{sum(p[2] == 2 for p in window)}"
         )
     if run.broker_stats:
         stats = run.broker_stats
-        print(f"   broker: published {stats['published']}, delivered {stats['delivered']}, dropped {stats['dropped']}")
+        print(
+            f"   broker (every message type): published {stats['published']}, delivered {stats['delivered']},"
+            f" dropped {stats['dropped']}"
+        )
     if run.hwm_kib is not None:
         before = run.hwm_before_kib or 0
         print(
@@ -737,9 +785,12 @@ def report(run: Run) -> bool:
     if run.vigil_leaked or run.vigil_warnings:
         print(f"   !! Vigil leaked tasks: {run.vigil_leaked}; warnings: {list(run.vigil_warnings)}")
     if run.profile:
-        print("\n== cProfile of the Vigil process during the flips (slows it down; figures above are inflated)")
+        print(
+            f"\n== cProfile (CPU time) of the Vigil process, {run.profile_phase}: it slows Vigil, so the figures"
+            " above are inflated"
+        )
         print(run.profile)
-    return ok
+    return is_complete
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -750,7 +801,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--flip-timeout", type=float, default=20.0, help="seconds for one flip to reach every subscriber (20)"
     )
-    parser.add_argument("--profile", action="store_true", help="cProfile the Vigil process during the flips")
+    parser.add_argument(
+        "--profile",
+        choices=("connect", "flips"),
+        help="cProfile (CPU time) the Vigil process while the subscribers connect, or during the flips",
+    )
     parser.add_argument("--max-seconds", type=float, default=300.0, help="hard limit on the whole run (300)")
     args = parser.parse_args(argv)
     if args.subscribers < 1 or args.flips < 1 or args.processes < 1 or args.flip_timeout <= 0:
@@ -765,15 +820,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {args.flips} flips OK <-> HTTP_500, check interval 1 s, Vigil on SQLite with the memory broker"
     )
     print(f"load average before: {_load()} (other processes on the machine share its {os.cpu_count()} cores)")
-    run = Run(subscribers=args.subscribers, flips_asked=args.flips)
+    run = Run(subscribers=args.subscribers, flips_asked=args.flips, profile_phase=args.profile)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed run still stops its children
     try:
         execute(args, run)
     except (Stalled, OSError, RuntimeError) as exc:
         run.problems.append(f"stopped early: {type(exc).__name__}: {exc}")
-    ok = report(run)
+    is_complete = report(run)
     print(f"\nload average after: {_load()}")
-    return 0 if ok else 1
+    return 0 if is_complete else 1
 
 
 if __name__ == "__main__":

@@ -136,9 +136,7 @@ def _panel_json(row: ReferencePanel) -> dict[str, Any]:
     return {"key": row.key, "label": row.label, "build": None if row.build is None else str(row.build)}
 
 
-def external_service(
-    row: Service, panels: Iterable[ReferencePanel], vigil_org: Organization
-) -> dict[str, Any]:
+def external_service(row: Service, panels: Iterable[ReferencePanel], vigil_org: Organization) -> dict[str, Any]:
     """One registered service as a GA4GH `ExternalService` with the `vigil` extension."""
     caps = capabilities_from_json(row.capabilities)
     api_type = ApiType(row.api_type)

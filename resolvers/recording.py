@@ -1,14 +1,22 @@
 """Stores what the probe loop observed and tells subscribers.
 
-One observation is one transaction: the check row, the service's current state (status,
-breaker, hysteresis, next check) and, when the published status moved, a StatusEvent. Events
-are published only after the commit, so a subscriber never hears of a check a query cannot
-find. The check id is the event's `seq`: a dashboard compares it with the ids it queried.
+Observations are written in batches: a writer task collects what arrives within a few
+milliseconds (up to `max_batch`) and writes it in ONE transaction, so a sweep over a thousand
+services costs a handful of commits, not a thousand. For each observation the batch holds the
+check row, the service's current state (status, breaker, hysteresis, next check) and, when the
+published status moved, a StatusEvent. Events are published only after the commit, so a
+subscriber never hears of a check a query cannot find; the check id is the event's `seq`.
+
+If a batch fails, its observations are retried one transaction each, so one bad row cannot lose
+the others. Closing the recorder writes everything already handed to it before it returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+from typing import Self
 
 from tortoise.transactions import in_transaction
 
@@ -20,66 +28,198 @@ from probes.observation import Observation
 log = logging.getLogger(__name__)
 
 
-async def record(broker: Broker, observation: Observation) -> HealthCheck | None:
-    """None when the service was deleted while its check was in flight."""
+class RecorderClosed(RuntimeError):
+    """An observation arrived after shutdown began; it was not written."""
+
+
+@dataclasses.dataclass(slots=True)
+class RecorderStats:
+    batches: int = 0
+    checks_written: int = 0
+    largest_batch: int = 0
+    failed_batches: int = 0
+    failed_checks: int = 0
+
+
+Written = tuple[HealthCheck, StatusEvent | None] | None
+_Pending = tuple[Observation, "asyncio.Future[HealthCheck | None]"]
+
+
+async def _store(observation: Observation) -> Written:
+    """Writes one observation inside the caller's transaction; None if the service is gone."""
     service_id = observation.service_id
     result = observation.result
-    async with in_transaction():
-        service = await Service.select_for_update().get_or_none(id=service_id)
-        if service is None:
-            return None
-        check = await HealthCheck.create(
+    service = await Service.select_for_update().get_or_none(id=service_id)
+    if service is None:
+        return None
+    check = await HealthCheck.create(
+        service_id=service_id,
+        checked_at=result.checked_at,
+        status=observation.status,
+        raw_status=result.status,
+        response_time_ms=result.response_time_ms,
+        http_status=result.http_status,
+        failure_kind=None if result.failure_kind is None else result.failure_kind.value,
+        message=result.message[:2000],
+        service_version=result.service_version,
+        maintenance_message=result.maintenance_message,
+        queue_size=result.queue_size,
+        manual=observation.is_manual,
+    )
+    service.status = observation.status
+    service.circuit_state = observation.breaker.state
+    service.consecutive_failures = observation.breaker.consecutive_failures
+    service.breaker_snapshot = observation.breaker.to_dict()
+    service.hysteresis_snapshot = observation.hysteresis.to_dict()
+    service.last_checked_at = result.checked_at
+    if observation.next_check_at is not None:
+        service.next_check_at = observation.next_check_at
+    service.response_time_ms = result.response_time_ms
+    service.last_failure_kind = check.failure_kind
+    service.last_message = check.message
+    if result.service_version:
+        service.service_version = result.service_version
+    event = None
+    if observation.status_changed:
+        service.status_changed_at = result.checked_at
+        event = await StatusEvent.create(
             service_id=service_id,
-            checked_at=result.checked_at,
+            check_id=check.id,
+            previous_status=observation.previous_status,
             status=observation.status,
-            raw_status=result.status,
-            response_time_ms=result.response_time_ms,
-            http_status=result.http_status,
-            failure_kind=None if result.failure_kind is None else result.failure_kind.value,
-            message=result.message[:2000],
-            service_version=result.service_version,
-            maintenance_message=result.maintenance_message,
-            queue_size=result.queue_size,
-            manual=observation.is_manual,
+            changed_at=result.checked_at,
         )
-        service.status = observation.status
-        service.circuit_state = observation.breaker.state
-        service.consecutive_failures = observation.breaker.consecutive_failures
-        service.breaker_snapshot = observation.breaker.to_dict()
-        service.hysteresis_snapshot = observation.hysteresis.to_dict()
-        service.last_checked_at = result.checked_at
-        if observation.next_check_at is not None:
-            service.next_check_at = observation.next_check_at
-        service.response_time_ms = result.response_time_ms
-        service.last_failure_kind = check.failure_kind
-        service.last_message = check.message
-        if result.service_version:
-            service.service_version = result.service_version
-        event = None
-        if observation.status_changed:
-            service.status_changed_at = result.checked_at
-            event = await StatusEvent.create(
-                service_id=service_id,
-                check_id=check.id,
-                previous_status=observation.previous_status,
-                status=observation.status,
-                changed_at=result.checked_at,
-            )
-        await service.save()
+    await service.save()
+    return check, event
+
+
+async def _announce(broker: Broker, written: Written) -> None:
+    if written is None:
+        return
+    check, event = written
     message = check_message(check)
     await broker.publish(message)
     if event is not None:
         await broker.publish(
             StatusChanged(
                 seq=check.id,
-                service_id=service_id,
+                service_id=event.service_id,  # type: ignore[attr-defined]
                 previous_status=event.previous_status,
                 status=event.status,
                 changed_at=event.changed_at,
                 check=message,
             )
         )
-    return check
+
+
+async def record(broker: Broker, observation: Observation) -> HealthCheck | None:
+    """One observation in its own transaction (manual checks outside the loop use this)."""
+    async with in_transaction():
+        written = await _store(observation)
+    await _announce(broker, written)
+    return None if written is None else written[0]
+
+
+class BatchRecorder:
+    """The probe loop's `on_result`: queues observations and writes them in batches.
+
+    `record` returns once its observation is committed (or raises why it was not), so the
+    caller keeps the per-service order the loop guarantees, and `checkServiceHealth` gets its row.
+    """
+
+    def __init__(self, broker: Broker, *, max_batch: int = 200, linger_seconds: float = 0.01) -> None:
+        self._broker = broker
+        self._max_batch = max_batch
+        self._linger = linger_seconds
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = RecorderStats()
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name="batch-recorder")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._queue.put_nowait(_STOP)  # type: ignore[arg-type]
+            await self._task
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def record(self, observation: Observation) -> HealthCheck | None:
+        if self._closing or self._task is None or self._task.done():
+            raise RecorderClosed("the recorder is closed")
+        done: asyncio.Future[HealthCheck | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((observation, done))
+        return await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is _STOP:
+                break
+            if self._linger > 0:
+                await asyncio.sleep(self._linger)
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._flush(batch)
+        leftovers = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP:
+                leftovers.append(item)
+        if leftovers:
+            await self._flush(leftovers)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        self.stats.batches += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        try:
+            async with in_transaction():
+                written = [await _store(observation) for observation, _ in batch]
+        except Exception:  # the batch is retried row by row below; the failure is logged
+            log.exception("writing a batch of %d checks failed; retrying them one by one", len(batch))
+            self.stats.failed_batches += 1
+            await self._flush_one_by_one(batch)
+            return
+        self.stats.checks_written += sum(1 for w in written if w is not None)
+        for (_, done), row in zip(batch, written, strict=True):
+            await self._deliver(done, row)
+
+    async def _flush_one_by_one(self, batch: list[_Pending]) -> None:
+        for observation, done in batch:
+            try:
+                async with in_transaction():
+                    row = await _store(observation)
+            except Exception as exc:  # handed to the waiting caller, which logs it with the service id
+                self.stats.failed_checks += 1
+                if not done.done():
+                    done.set_exception(exc)
+                continue
+            self.stats.checks_written += row is not None
+            await self._deliver(done, row)
+
+    async def _deliver(self, done: asyncio.Future[HealthCheck | None], written: Written) -> None:
+        try:
+            await _announce(self._broker, written)
+        except Exception:  # the check is stored; only its announcement is lost, and that is logged
+            log.exception("publishing a recorded check failed")
+        finally:
+            if not done.done():
+                done.set_result(None if written is None else written[0])
+
+
+_STOP = object()
 
 
 def check_message(check: HealthCheck) -> CheckRecorded:
@@ -96,3 +236,6 @@ def check_message(check: HealthCheck) -> CheckRecorded:
         message=check.message,
         service_version=check.service_version,
     )
+
+
+__all__ = ["BatchRecorder", "RecorderClosed", "check_message", "record"]

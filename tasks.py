@@ -2,7 +2,7 @@
 
     python3 tasks.py demo    # create .venv, install Vigil, run it with simulated services
     python3 tasks.py serve   # the same, without the simulated services
-    python3 tasks.py test    # create .venv, install Vigil with its test extras, run every test
+    python3 tasks.py test    # create .venv, install Vigil with its test extras and GA4GH peers, run every test
 
 The virtualenv is made once and re-used; installing again is cheap when nothing changed.
 """
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         ensure_venv("")
         return subprocess.call([str(BIN / "vigil"), command, *rest], cwd=ROOT)
     if command == "test":
-        ensure_venv("test")
+        ensure_venv("test,ga4gh")
         code = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
         if code == 0 and not rest:
             code = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)

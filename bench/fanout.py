@@ -89,6 +89,15 @@ class Published:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class VigilOptions:
+    """What-if settings of the Vigil process; the defaults run Vigil as `vigil serve` does."""
+
+    profile: str | None = None  # "connect" or "flips": cProfile that phase
+    gc_freeze: bool = False
+    gc_threshold: int | None = None  # generation-0 threshold (Python's default is 700)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ClientReport:
     subscribers: int
     acked: int
@@ -180,7 +189,7 @@ def _task_count() -> int:
 # Vigil -------------------------------------------------------------------------------------
 
 
-def run_vigil(db_dir: str, profile: str | None, conn: multiprocessing.connection.Connection) -> None:
+def run_vigil(db_dir: str, options: VigilOptions, conn: multiprocessing.connection.Connection) -> None:
     """Vigil process entry: sends `("ready", port, admin, viewer)`, then answers commands until "stop"."""
     # Imported here: the client processes, which import this module too, need none of it.
     import uvicorn
@@ -216,7 +225,7 @@ def run_vigil(db_dir: str, profile: str | None, conn: multiprocessing.connection
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            leaked = runner.run(_vigil(server, state, profile, conn))
+            leaked = runner.run(_vigil(server, state, options, conn))
         gc.collect()
     with contextlib.suppress(OSError):  # the parent may have given up on us already
         conn.send(("stopped", leaked, tuple(str(w.message) for w in caught)))
@@ -282,7 +291,7 @@ class PublishLog:
 
 
 async def _vigil(
-    server: Any, state: dict[str, Any], profile: str | None, conn: multiprocessing.connection.Connection
+    server: Any, state: dict[str, Any], options: VigilOptions, conn: multiprocessing.connection.Connection
 ) -> int:
     import cProfile
     import io
@@ -305,9 +314,13 @@ async def _vigil(
         _, admin = await create_token("bench-admin", Role.ADMIN, CLI_ACTOR)
         _, viewer = await create_token("bench-viewer", Role.VIEWER, CLI_ACTOR)
         port = server.servers[0].sockets[0].getsockname()[1]
+        if options.gc_threshold is not None:
+            gc.set_threshold(options.gc_threshold, *gc.get_threshold()[1:])
+        if options.gc_freeze:
+            gc.freeze()  # what a server could do once started: later full collections skip these objects
         conn.send(("ready", port, admin, viewer))
         # CPU time, not wall time: on a shared machine, wall time charges preemption to whatever ran last.
-        profiler = cProfile.Profile(time.process_time) if profile else None
+        profiler = cProfile.Profile(time.process_time) if options.profile else None
         pauses = GcPauses()
         with Commands(conn) as commands:
             while (command := await commands.next()) is not None and command[0] != "stop":
@@ -324,7 +337,13 @@ async def _vigil(
                                 reached_at = time.time()
                         conn.send(("wait_subscribers", broker.stats.subscribers, reached_at))
                     case ("stats",):
-                        conn.send(("stats", dataclasses.asdict(broker.stats), tuple(log.entries), tuple(pauses.pauses)))
+                        stats = (
+                            dataclasses.asdict(broker.stats),
+                            tuple(log.entries),
+                            tuple(pauses.pauses),
+                            len(gc.get_objects()),
+                        )
+                        conn.send(("stats", *stats))
                     case ("profile", True) if profiler is not None:
                         profiler.enable()
                         conn.send(("profile", None))
@@ -528,6 +547,7 @@ class Run:
     clients_cpu_flips_s: float | None = None
     flips_window: tuple[float, float] = (0.0, 0.0)
     gc_pauses: tuple[tuple[float, float, int], ...] = ()
+    gc_objects: int = 0
     profile: str | None = None
     profile_phase: str | None = None
     vigil_leaked: int | None = None
@@ -583,7 +603,8 @@ def proc_cpu_s(pid: int) -> float:
 def execute(args: argparse.Namespace, run: Run) -> None:
     budget = Budget(args.max_seconds)
     with tempfile.TemporaryDirectory(prefix="vigil-fanout-") as db_dir, contextlib.ExitStack() as stack:
-        vigil = stack.enter_context(child("bench-vigil", run_vigil, db_dir, args.profile))
+        options = VigilOptions(args.profile, args.gc_freeze, args.gc_threshold)
+        vigil = stack.enter_context(child("bench-vigil", run_vigil, db_dir, options))
         _, port, admin, viewer = vigil.expect("ready", budget(START_S))
         simulator = stack.enter_context(child("bench-simulator", run_simulator))
         _, sim_port = simulator.expect("ready", budget(START_S))
@@ -641,7 +662,7 @@ def execute(args: argparse.Namespace, run: Run) -> None:
             run.profile = vigil.ask("profile", budget(HTTP_TIMEOUT_S), False)[1]
         run.hwm_kib = proc_status_kib(vigil.proc.pid or 0, "VmHWM")
         run.rss_kib = proc_status_kib(vigil.proc.pid or 0, "VmRSS")
-        _, run.broker_stats, run.published, run.gc_pauses = vigil.ask("stats", budget(HTTP_TIMEOUT_S))
+        _, run.broker_stats, run.published, run.gc_pauses, run.gc_objects = vigil.ask("stats", budget(HTTP_TIMEOUT_S))
 
         for client in clients:
             client.send("report")
@@ -754,12 +775,13 @@ def report(run: Run) -> bool:
         )
     window = [p for p in run.gc_pauses if run.flips_window[0] <= p[0] <= run.flips_window[1]]
     if window:
-        longest = max(window, key=lambda p: p[1])
-        print(
-            f"   Vigil GC during the flips: {len(window)} collections, {sum(p[1] for p in window) * 1000:.0f} ms"
-            f" in all, longest {_ms(longest[1])} (generation {longest[2]}); generation 2: "
-            f"{sum(p[2] == 2 for p in window)}"
+        by_generation = [[p[1] for p in window if p[2] == generation] for generation in range(3)]
+        detail = ", ".join(
+            f"gen {g}: {len(t)} x, {sum(t) * 1000:.0f} ms, longest {_ms(max(t))}"
+            for g, t in enumerate(by_generation)
+            if t
         )
+        print(f"   Vigil GC pauses during the flips: {detail}; {run.gc_objects:,} objects tracked at the end")
     if run.broker_stats:
         stats = run.broker_stats
         print(
@@ -806,10 +828,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("connect", "flips"),
         help="cProfile (CPU time) the Vigil process while the subscribers connect, or during the flips",
     )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="what-if: gc.freeze() in Vigil once it has started (off)"
+    )
+    parser.add_argument(
+        "--gc-threshold", type=int, help="what-if: Vigil's generation-0 GC threshold (Python's default: 700)"
+    )
     parser.add_argument("--max-seconds", type=float, default=300.0, help="hard limit on the whole run (300)")
     args = parser.parse_args(argv)
     if args.subscribers < 1 or args.flips < 1 or args.processes < 1 or args.flip_timeout <= 0:
         parser.error("need --subscribers, --flips and --processes >= 1 and --flip-timeout > 0")
+    if args.gc_threshold is not None and args.gc_threshold < 1:
+        parser.error("need --gc-threshold >= 1")
     return args
 
 
@@ -819,6 +849,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.subscribers} statusChanged subscribers over {min(args.processes, args.subscribers)} client processes,"
         f" {args.flips} flips OK <-> HTTP_500, check interval 1 s, Vigil on SQLite with the memory broker"
     )
+    if args.gc_freeze or args.gc_threshold:
+        print(f"what-if in the Vigil process: gc.freeze() {args.gc_freeze}, generation-0 threshold {args.gc_threshold}")
     print(f"load average before: {_load()} (other processes on the machine share its {os.cpu_count()} cores)")
     run = Run(subscribers=args.subscribers, flips_asked=args.flips, profile_phase=args.profile)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed run still stops its children

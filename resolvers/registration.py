@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from models import Service, ServiceDependency
 from probes.discovery import detect
-from probes.result import ApiType, ServiceType
+from probes.result import ApiType, CircuitState, HealthStatus, ServiceType
 from resolvers import validation
 from resolvers.audit import Actor, record_audit
 from resolvers.deps import Deps
@@ -161,6 +161,10 @@ async def update_service(deps: Deps, service_id: int, fields: ServiceFields, act
         credential = validation.check_credential(fields.credential)
         row.credential_encrypted = deps.cipher.encrypt(credential) if credential else None
     await _ensure_unique(row.name, row.base_url, exclude_id=row.id)
+    if (row.base_url, row.api_type) != (before["baseUrl"], ApiType(before["apiType"])):
+        # Another endpoint or protocol: what the breaker and hysteresis knew no longer applies.
+        row.breaker_snapshot = row.hysteresis_snapshot = None
+        row.status, row.circuit_state, row.consecutive_failures = HealthStatus.UNKNOWN, CircuitState.CLOSED, 0
     async with in_transaction():
         await row.save()
         await record_audit(actor, "service.update", "service", row.id, before=before, after=snapshot(row))

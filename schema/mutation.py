@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -69,9 +70,18 @@ class Mutation:
         return ConnectionTest.from_report(report)
 
     @strawberry.mutation(description="Detect what answers at a URL, crawl registries; register: true adds new ones")
-    async def discover_services(self, info: Info, url: str, register: bool = False) -> DiscoveryResult:
+    async def discover_services(
+        self,
+        info: Info,
+        url: str,
+        register: bool = False,
+        credential: Annotated[
+            str | None,
+            strawberry.argument(description="Sent only to the URL's own origin; stored with what registers there"),
+        ] = None,
+    ) -> DiscoveryResult:
         principal = await require(info, Role.ADMIN if register else Role.OPERATOR)
-        report = await discovery.discover(info.context.deps, url, register, principal.actor())
+        report = await discovery.discover(info.context.deps, url, register, principal.actor(), credential=credential)
         return DiscoveryResult.from_report(report)
 
     @strawberry.mutation(description="Fetch panels now; vanished panels become inactive, never deleted")

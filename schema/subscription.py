@@ -35,10 +35,13 @@ class Subscription:
     ) -> AsyncGenerator[StatusChange, None]:
         await require_read(info)
         wanted = _wanted(service_ids)
+        missed = 0  # drops are counted before filtering: carry them to the next event we send
         async with info.context.deps.broker.subscribe(StatusChanged) as events:
             async for event in events:
+                missed += events.gap
                 if isinstance(event, StatusChanged) and (wanted is None or event.service_id in wanted):
-                    yield StatusChange.from_event(event, missed_before=events.gap)
+                    yield StatusChange.from_event(event, missed_before=missed)
+                    missed = 0
 
     @strawberry.subscription(description="Every recorded check, for live charts")
     async def health_checked(

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from config import Settings
 from models import ReferencePanel, Role, Service
 from probes.result import ApiType, Capabilities, Engine, GenomeBuild, HealthStatus, ServiceType, WorkflowType
 from resolvers.panels import capabilities_to_json
@@ -206,6 +207,28 @@ async def test_service_info_names_the_service_registry_type(live: LiveVigil) -> 
     assert body["id"] == "vigil.service-registry"
     assert body["type"] == {"group": "org.ga4gh", "artifact": "service-registry", "version": "1.0.0"}
     assert body["organization"] == {"name": "Vigil", "url": f"{live.url}/"}
+
+
+@pytest.mark.skipif(
+    "organization_name" not in Settings.model_fields, reason="config.py has no VIGIL_ORGANIZATION_NAME/_URL yet"
+)
+async def test_configured_organization_names_vigil_and_services_that_report_none(
+    database_url: str, tmp_path: pathlib.Path
+) -> None:
+    org = {"name": "H3Africa Consortium", "url": "https://h3africa.org"}
+    settings = make_settings(
+        database_url, tmp_path, organization_name=org["name"], organization_url=org["url"], anonymous_read=True
+    )
+    async with serve(settings) as url, aiohttp.ClientSession() as http:
+        await add_services()
+        vigil = LiveVigil(url=url, http=http, settings=settings)
+        _, _, info = await get(vigil, "/service-info")
+        _, _, services = await get(vigil, "/services")
+    assert info["organization"] == org
+    assert info["name"] == "H3Africa Consortium service registry"
+    michigan, wes, _ = services
+    assert michigan["organization"] == org
+    assert wes["organization"]["name"] == "Sapporo-WES Project Team", "a service's own organization wins"
 
 
 async def test_reading_needs_a_token_when_anonymous_read_is_off(live: LiveVigil) -> None:

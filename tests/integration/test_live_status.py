@@ -160,3 +160,21 @@ async def test_websocket_with_a_viewer_token_is_acknowledged(watching: LiveVigil
         await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         async with asyncio.timeout(10):
             assert (await ws.receive_json())["type"] == "connection_ack"
+
+
+async def test_a_subscriber_that_never_reads_does_not_delay_the_others(watching: LiveVigil) -> None:
+    fake = CloudgeneSimulator()
+    token = await watching.token(Role.VIEWER)
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    subscribe = {"id": "1", "type": "subscribe", "payload": {"query": "subscription { healthChecked { id } }"}}
+    async with (
+        serving(fake) as url,
+        watching.http.ws_connect(watching.ws_url, protocols=["graphql-transport-ws"]) as stalled,
+    ):
+        await stalled.send_json(init)
+        await stalled.send_json(subscribe)  # ...and never reads again
+        async with subscription(watching, HEALTH_CHECKED, {"ids": None}) as checks:
+            await register(watching, "Busy", url)
+            for _ in range(5):
+                event = await next_event(checks, seconds=5)
+                assert event["healthChecked"]["status"] in ("HEALTHY", "UNKNOWN")

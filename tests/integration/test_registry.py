@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from models import AuditEvent, Role, Service
 from tests.integration.conftest import LiveVigil
@@ -240,3 +243,24 @@ async def test_health_endpoints_answer(live: LiveVigil) -> None:
     async with live.http.get(f"{live.url}/readyz") as response:
         assert response.status == 200
         assert (await response.json())["status"] == "ready"
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
+    live: LiveVigil, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from resolvers import services
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("internal detail: password=hunter2")
+
+    monkeypatch.setattr(services, "list_services", broken)
+    with caplog.at_level(logging.ERROR, logger="vigil.graphql"):
+        answer = await live.gql(SEARCH, role=Role.VIEWER)
+    error = answer["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert error["message"] == "Unexpected error."
+    assert "hunter2" not in json.dumps(answer)
+    request_id = error["extensions"]["requestId"]
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+    monkeypatch.undo()
+    assert codes(await live.gql(SEARCH, role=Role.VIEWER)) == []

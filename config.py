@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite://vigil.db"
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+UptimeTreatment = Literal["UP", "DOWN", "EXCLUDE"]
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,16 @@ class Settings(BaseSettings):
     graphiql: bool = Field(True, description="Serve GraphiQL at GET /graphql (its assets load from unpkg.com)")
     introspection: bool = Field(True, description="Allow schema introspection queries")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    organization_name: str = Field(
+        "Vigil",
+        min_length=1,
+        max_length=200,
+        description="Organization named by the GA4GH service registry (/ga4gh/registry/v1) for Vigil itself "
+        "and for services that report none",
+    )
+    organization_url: str | None = Field(
+        None, description="That organization's URL (http/https); unset: the address Vigil is reached at"
+    )
 
     # GraphQL limits
     max_page_size: int = Field(100, ge=1, le=1000, description="Largest `first` a connection accepts")
@@ -75,9 +86,38 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Largest response body a probe reads"
     )
+    allow_private_targets: bool = Field(
+        False,
+        description="Let probes reach loopback, private and link-local addresses (on-premise services, "
+        "the demo); cloud metadata addresses stay refused",
+    )
+    allow_metadata_targets: bool = Field(
+        False, description="Let probes reach cloud metadata addresses such as 169.254.169.254 (almost never wanted)"
+    )
     shutdown_grace_seconds: PositiveSeconds = Field(
         5.0, description="How long in-flight probes may finish at shutdown before they are cancelled"
     )
+
+    # History, rollups and uptime (docs/analytics.md)
+    raw_retention_days: float = Field(7, gt=0, le=3650, description="How long raw checks are kept")
+    rollup_minute_retention_hours: float = Field(
+        48, gt=0, le=24 * 365, description="How long per-minute rollups are kept"
+    )
+    rollup_hour_retention_days: float = Field(90, gt=0, le=3650, description="How long per-hour rollups are kept")
+    rollup_day_retention_days: float = Field(730, gt=0, le=36500, description="How long per-day rollups are kept")
+    retention_enabled: bool = Field(True, description="Run the retention task in the probing process")
+    retention_interval_seconds: PositiveSeconds = Field(3600.0, description="Time between two retention passes")
+    retention_batch_size: int = Field(5000, ge=100, le=1_000_000, description="Most rows one retention delete removes")
+    uptime_degraded: UptimeTreatment = Field(
+        "UP", description="How DEGRADED checks count in uptime: UP, DOWN or EXCLUDE"
+    )
+    uptime_maintenance: UptimeTreatment = Field(
+        "EXCLUDE", description="How MAINTENANCE checks count in uptime: UP, DOWN or EXCLUDE"
+    )
+    uptime_unknown: UptimeTreatment = Field(
+        "EXCLUDE", description="How UNKNOWN checks count in uptime: UP, DOWN or EXCLUDE"
+    )
+    sla_target: float = Field(0.999, gt=0, le=1, description="Availability target of services that set none (a share)")
 
     @field_validator("database_url")
     @classmethod
@@ -93,6 +133,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("organization_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
         return value
 
     @field_validator("secret_key")

@@ -61,6 +61,7 @@ def demo_settings(host: str, port: int, timings: DemoTimings) -> Settings:
         host=host,
         port=port,
         anonymous_read=True,
+        allow_private_targets=True,  # the simulated fleet listens on this machine
         min_check_interval_seconds=min(5, timings.check_interval_seconds),
     )
 
@@ -144,10 +145,12 @@ def banner(url: str, token: str, fleet: dict[str, DemoService], timings: DemoTim
     lines = [
         "",
         "Vigil demo is running. Ctrl-C stops everything.",
+        f"  Status page:     {url}/   (live, in any browser)",
         f"  GraphiQL:        {url}/graphql   (anonymous reading is on in the demo)",
         f"  Admin token:     {token}",
         '                   (GraphiQL > Headers: {"Authorization": "Bearer <token>"} for mutations)',
         f"  Readiness:       {url}/readyz",
+        f"  Metrics:         {url}/metrics   (Prometheus)",
         "  Simulated services:",
         *(f"    {s.simulator.name:<32} {s.base_url}" for s in fleet.values()),
         f"  TOPMed flaps every {timings.flap_every_seconds:g} s; AfriGen-D enters maintenance every "

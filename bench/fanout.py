@@ -156,7 +156,7 @@ class Child:
                 raise Stalled(f"{self.proc.name}: no {kind!r} within {timeout_s:.0f} s")
             message: tuple[Any, ...] = self.conn.recv()
         except EOFError as exc:
-            raise Stalled(f"{self.proc.name} died (exit code {self.proc.exitcode})") from exc
+            raise _died(self) from exc
         if message[0] != kind:
             raise Stalled(f"{self.proc.name}: expected {kind!r}, got {message!r:.300}")
         return message
@@ -176,10 +176,19 @@ def child(name: str, target: Callable[..., None], *args: Any) -> Iterator[Child]
     theirs.close()
     try:
         yield Child(proc, ours)
-    finally:
-        ours.close()  # a child still waiting for a command sees EOF and ends
-        proc.join(CLOSE_S)
-        _stop(proc)
+    except BaseException:
+        ours.close()
+        _stop(proc)  # the run failed or went over its limit: no grace
+        raise
+    ours.close()  # a child still waiting for a command sees EOF and ends
+    proc.join(CLOSE_S)
+    _stop(proc)
+
+
+def tell(conn: multiprocessing.connection.Connection, *message: Any) -> None:
+    """A child's message to the parent; dropped if the parent is gone (the child then reads EOF and ends)."""
+    with contextlib.suppress(OSError):
+        conn.send(message)
 
 
 def _task_count() -> int:
@@ -205,6 +214,7 @@ def run_vigil(db_dir: str, options: VigilOptions, conn: multiprocessing.connecti
         secret_key_file=pathlib.Path(db_dir) / "vigil.key",
         secret_key="bench-fanout-not-a-secret",
         probes_enabled=True,
+        allow_private_targets=True,  # the simulator listens on 127.0.0.1
         min_check_interval_seconds=1,
         graphiql=False,
         log_level="WARNING",
@@ -227,8 +237,7 @@ def run_vigil(db_dir: str, options: VigilOptions, conn: multiprocessing.connecti
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             leaked = runner.run(_vigil(server, state, options, conn))
         gc.collect()
-    with contextlib.suppress(OSError):  # the parent may have given up on us already
-        conn.send(("stopped", leaked, tuple(str(w.message) for w in caught)))
+    tell(conn, "stopped", leaked, tuple(str(w.message) for w in caught))
     conn.close()
 
 
@@ -318,7 +327,7 @@ async def _vigil(
             gc.set_threshold(options.gc_threshold, *gc.get_threshold()[1:])
         if options.gc_freeze:
             gc.freeze()  # what a server could do once started: later full collections skip these objects
-        conn.send(("ready", port, admin, viewer))
+        tell(conn, "ready", port, admin, viewer)
         # CPU time, not wall time: on a shared machine, wall time charges preemption to whatever ran last.
         profiler = cProfile.Profile(time.process_time) if options.profile else None
         pauses = GcPauses()
@@ -326,7 +335,7 @@ async def _vigil(
             while (command := await commands.next()) is not None and command[0] != "stop":
                 match command:
                     case ("wait_status", service_id, status, timeout_s):
-                        conn.send(("wait_status", await log.wait_for(service_id, status, timeout_s)))
+                        tell(conn, "wait_status", await log.wait_for(service_id, status, timeout_s))
                     case ("wait_subscribers", count, timeout_s):
                         reached_at = None
                         with contextlib.suppress(TimeoutError):
@@ -335,7 +344,7 @@ async def _vigil(
                                 while broker.stats.subscribers < count:  # noqa: ASYNC110
                                     await asyncio.sleep(0.005)
                                 reached_at = time.time()
-                        conn.send(("wait_subscribers", broker.stats.subscribers, reached_at))
+                        tell(conn, "wait_subscribers", broker.stats.subscribers, reached_at)
                     case ("stats",):
                         stats = (
                             dataclasses.asdict(broker.stats),
@@ -343,19 +352,19 @@ async def _vigil(
                             tuple(pauses.pauses),
                             len(gc.get_objects()),
                         )
-                        conn.send(("stats", *stats))
+                        tell(conn, "stats", *stats)
                     case ("profile", True) if profiler is not None:
                         profiler.enable()
-                        conn.send(("profile", None))
+                        tell(conn, "profile", None)
                     case ("profile", False) if profiler is not None:
                         profiler.disable()
                         text = io.StringIO()
                         stats = pstats.Stats(profiler, stream=text).strip_dirs()
                         stats.sort_stats("tottime").print_stats(30)
                         stats.sort_stats("cumulative").print_stats(50)
-                        conn.send(("profile", text.getvalue()))
+                        tell(conn, "profile", text.getvalue())
                     case _:
-                        conn.send(("error", f"unknown command {command!r}"))
+                        tell(conn, "error", f"unknown command {command!r}")
     finally:
         pauses.close()
         server.should_exit = True
@@ -379,11 +388,11 @@ async def _simulator(conn: multiprocessing.connection.Connection) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
-        conn.send(("ready", runner.addresses[0][1]))
+        tell(conn, "ready", runner.addresses[0][1])
         with Commands(conn) as commands:
             while (command := await commands.next()) is not None and command[0] == "behaviour":
                 sim.behaviour = Behaviour(command[1])
-                conn.send(("behaviour", time.time()))
+                tell(conn, "behaviour", time.time())
     finally:
         await runner.cleanup()
 
@@ -455,8 +464,7 @@ def run_clients(url: str, token: str, service_id: str, count: int, conn: multipr
             report = runner.run(_clients(url, token, service_id, count, conn))
         gc.collect()
     if report is not None:
-        with contextlib.suppress(OSError):  # the parent may have given up on us already
-            conn.send(("report", dataclasses.replace(report, warnings=tuple(str(w.message) for w in caught))))
+        tell(conn, "report", dataclasses.replace(report, warnings=tuple(str(w.message) for w in caught)))
     conn.close()
 
 
@@ -471,7 +479,7 @@ async def _clients(
     def check_complete(seq: int, status: str) -> None:
         if seq not in complete and received[seq] >= live:
             complete.add(seq)
-            conn.send(("complete", seq, status, time.time()))
+            tell(conn, "complete", seq, status, time.time())
 
     def on_delivery(subscriber: Subscriber, delivery: Delivery) -> None:
         subscriber.deliveries.append(delivery)
@@ -481,7 +489,7 @@ async def _clients(
     def on_lost(subscriber: Subscriber) -> None:
         nonlocal live
         live -= 1
-        conn.send(("lost", subscriber.failure))
+        tell(conn, "lost", subscriber.failure)
         for delivery in {d[0]: d for s in subscribers for d in s.deliveries}.values():
             check_complete(delivery[0], delivery[1])
 
@@ -491,7 +499,10 @@ async def _clients(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         try:
             with Commands(conn) as commands:
-                conn.send(("ready",))
+                tell(
+                    conn,
+                    "ready",
+                )
                 if await commands.next() is None:
                     return None
                 for subscriber in subscribers:
@@ -502,7 +513,7 @@ async def _clients(
                         for subscriber in subscribers:
                             await subscriber.handshake_done.wait()
                 live = sum(s.is_acked and s.failure is None for s in subscribers)
-                conn.send(("connect", live, time.time()))
+                tell(conn, "connect", live, time.time())
                 if await commands.next() is None:
                     return None
         finally:
@@ -511,7 +522,7 @@ async def _clients(
             async with asyncio.timeout(CLOSE_S):  # cancelled readers close their sockets with a handshake
                 await asyncio.gather(*tasks, return_exceptions=True)
     acked = [s for s in subscribers if s.is_acked]
-    failures = collections.Counter(s.failure for s in subscribers if s.failure and "CancelledError" not in s.failure)
+    failures = collections.Counter(s.failure for s in subscribers if s.failure)
     return ClientReport(
         subscribers=count,
         acked=len(acked),
@@ -692,8 +703,13 @@ def _recv(client: Child) -> tuple[Any, ...]:
     try:
         message: tuple[Any, ...] = client.conn.recv()
     except EOFError as exc:
-        raise Stalled(f"{client.proc.name} died (exit code {client.proc.exitcode})") from exc
+        raise _died(client) from exc
     return message
+
+
+def _died(child: Child) -> Stalled:
+    child.proc.join(5)  # its pipe closed as it exited; the exit code follows
+    return Stalled(f"{child.proc.name} died (exit code {child.proc.exitcode}); see its traceback above")
 
 
 def drain_until_report(client: Child, run: Run, timeout_s: float) -> ClientReport:
@@ -858,6 +874,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         execute(args, run)
     except (Stalled, OSError, RuntimeError) as exc:
         run.problems.append(f"stopped early: {type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        run.problems.append("interrupted (SIGINT or SIGTERM); every child process was stopped")
     is_complete = report(run)
     print(f"\nload average after: {_load()}")
     return 0 if is_complete else 1

@@ -7,12 +7,15 @@ apostrophes and semicolons out of model docstrings, or the migration fails with 
 
 from models.access import ApiToken, AuditEvent, Role
 from models.history import HealthCheck, StatusEvent
+from models.insight import CheckRollup, Incident
 from models.registry import MaintenanceWindow, ReferencePanel, Service, ServiceDependency
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "CheckRollup",
     "HealthCheck",
+    "Incident",
     "MaintenanceWindow",
     "ReferencePanel",
     "Role",

@@ -45,6 +45,9 @@ class Service(Model):
     capabilities = fields.JSONField(null=True)
     capabilities_synced_at = fields.DatetimeField(null=True)
 
+    sla_target = fields.FloatField(null=True)  # availability target as a share (0.999); null: the default
+    cost_per_job = fields.FloatField(null=True)  # what an operator says one job costs here; null: unknown
+
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

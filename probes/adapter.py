@@ -47,13 +47,9 @@ class Adapter(Protocol):
 
     api_type: ApiType
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult: ...
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult: ...
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery: ...
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery: ...
 
 
 def adapter_for(api_type: ApiType) -> Adapter:

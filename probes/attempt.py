@@ -42,9 +42,7 @@ async def attempt(probe: Probe, target: ProbeTarget, *, clock: Clock, limit_seco
         await cancel_all((probe_task, timer))
     if timed_out:
         message = f"no answer within {limit_seconds:g} s"
-        return ProbeResult(
-            HealthStatus.UNHEALTHY, checked_at, failure_kind=FailureKind.TIMEOUT, message=message
-        )
+        return ProbeResult(HealthStatus.UNHEALTHY, checked_at, failure_kind=FailureKind.TIMEOUT, message=message)
     return probe_task.result()
 
 

@@ -201,9 +201,7 @@ def parse_app(doc: Any) -> AppDetails:
         for key, value in _options(by_id.get("refpanel"))
     )
     builds = tuple(
-        dict.fromkeys(
-            _BUILD_KEYS[k.lower()] for k, _ in _options(by_id.get("build")) if k.lower() in _BUILD_KEYS
-        )
+        dict.fromkeys(_BUILD_KEYS[k.lower()] for k, _ in _options(by_id.get("build")) if k.lower() in _BUILD_KEYS)
     )
     # `no_phasing` is a choice not to phase, not an engine.
     engines = tuple(
@@ -273,9 +271,7 @@ async def queue_size(
 ) -> int | None:
     """`queue.size` from the public counters. A load hint only: any failure here leaves it None
     and never changes the health verdict."""
-    got = await fetch(
-        http, target, join_url(target.base_url, "api/v2/server/counters"), limits, timeout_s=timeout_s
-    )
+    got = await fetch(http, target, join_url(target.base_url, "api/v2/server/counters"), limits, timeout_s=timeout_s)
     if isinstance(got, HttpFailure) or got.status != 200:
         return None
     try:
@@ -299,9 +295,7 @@ async def app_capabilities(
     chosen = choose_app(info.apps)
     app_id = chosen or APP_PREFERENCE[0]
     path = "api/v2/server/apps/" + urllib.parse.quote(app_id, safe="@")
-    got = await fetch(
-        http, target, join_url(target.base_url, path), limits, auth_headers=auth_headers(target)
-    )
+    got = await fetch(http, target, join_url(target.base_url, path), limits, auth_headers=auth_headers(target))
     if isinstance(got, HttpFailure):
         return Discovery(_degraded(result, got.kind, f"app details unavailable: {got.message}"))
     if got.status == 503 and (message := maintenance_message(got.body)) is not None:
@@ -310,9 +304,7 @@ async def app_capabilities(
         note = f"capabilities unknown: {app_id} details need a token (HTTP {got.status})"
         return Discovery(dataclasses.replace(result, message=note))
     if got.status in (401, 403):
-        return Discovery(
-            _degraded(result, FailureKind.AUTH, f"token refused for app details (HTTP {got.status})")
-        )
+        return Discovery(_degraded(result, FailureKind.AUTH, f"token refused for app details (HTTP {got.status})"))
     if got.status == 404:
         note = f"{app_id} not found or not permitted for this account"
         return Discovery(_degraded(result, FailureKind.HTTP_4XX, note))
@@ -342,9 +334,7 @@ class CloudgeneAdapter:
 
     api_type = ApiType.CLOUDGENE
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult:
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
         # The counters are asked for alongside the server info, not after it: one round trip
         # per check instead of two keeps a sweep of many services twice as fast.
         counters = asyncio.create_task(queue_size(http, target, limits, target.timeout_seconds))
@@ -359,9 +349,7 @@ class CloudgeneAdapter:
                 with contextlib.suppress(asyncio.CancelledError):
                     await counters
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery:
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
         result, info = await server_status(http, target, limits)
         if info is None or result.status is HealthStatus.MAINTENANCE:
             return Discovery(result)

@@ -84,9 +84,7 @@ def suggest_service_type(
     return ServiceType.GA4GH
 
 
-def _target(
-    url: str, api_type: ApiType, credential: str | None, timeout_s: float, verify_tls: bool
-) -> ProbeTarget:
+def _target(url: str, api_type: ApiType, credential: str | None, timeout_s: float, verify_tls: bool) -> ProbeTarget:
     return ProbeTarget(
         base_url=url,
         api_type=api_type,
@@ -136,11 +134,7 @@ async def detect(
         if wes is not None:
             return Detection(url, ApiType.GA4GH_WES, Discovery(result, ga4gh_wes.capabilities_of(wes)))
         result, service = ga4gh_service_info.judge(answer)
-        if (
-            service is not None
-            and service.type is not None
-            and service.type.artifact.lower() == "service-registry"
-        ):
+        if service is not None and service.type is not None and service.type.artifact.lower() == "service-registry":
             found = await adapter_for(ApiType.GA4GH_SERVICE_REGISTRY).discover(
                 http, target(ApiType.GA4GH_SERVICE_REGISTRY), limits
             )
@@ -158,9 +152,7 @@ async def detect(
     if registry.entries is not None and registry.root_url is not None:
         # A registry without service-info, under DNAstack's path names or with its
         # `authentication[]` entries, is DNAstack's; a bare `/services` is a plain GA4GH one.
-        is_dnastack = registry.root_url.endswith("service-registry") or any(
-            e.authentication for e in registry.entries
-        )
+        is_dnastack = registry.root_url.endswith("service-registry") or any(e.authentication for e in registry.entries)
         api_type = ApiType.DNASTACK if is_dnastack else ApiType.GA4GH_SERVICE_REGISTRY
         return Detection(registry.root_url, api_type, Discovery(registry.result, Capabilities()))
 
@@ -198,9 +190,7 @@ class _Crawl:
         credential = self.credential if origin(url) == self.home else None
         return _target(url, api_type, credential, self.timeout_s, self.verify_tls)
 
-    async def visit(
-        self, entry: ga4gh_registry.RegistryEntry, listed_by: str, depth: int, dnastack_root: bool
-    ) -> None:
+    async def visit(self, entry: ga4gh_registry.RegistryEntry, listed_by: str, depth: int, dnastack_root: bool) -> None:
         async with self.gate:
             found = await adapter_for(entry.api_type).discover(
                 self.http, self.target(entry.url, entry.api_type), self.limits
@@ -218,13 +208,9 @@ class _Crawl:
     async def crawl(self, url: str, api_type: ApiType, depth: int) -> None:
         async with self.gate:
             if api_type is ApiType.DNASTACK:
-                entries = (
-                    await dnastack.find_registry(self.http, self.target(url, api_type), self.limits)
-                ).entries
+                entries = (await dnastack.find_registry(self.http, self.target(url, api_type), self.limits)).entries
             else:
-                listing = await ga4gh_registry.list_services(
-                    self.http, self.target(url, api_type), self.limits
-                )
+                listing = await ga4gh_registry.list_services(self.http, self.target(url, api_type), self.limits)
                 entries = listing.entries
         async with asyncio.TaskGroup() as tasks:
             for entry in entries or ():

@@ -38,17 +38,13 @@ class DnastackRegistry:
 
 def check_listing(doc: Any) -> tuple[RegistryEntry, ...]:
     """DNAstack's acceptance rule: a JSON array whose items are all objects with a string `id`."""
-    if not isinstance(doc, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("id"), str) for e in doc
-    ):
+    if not isinstance(doc, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in doc):
         raise MalformedResponse("not a registry listing (entries need an id)", FailureKind.PROTOCOL_MISMATCH)
     entries, _ = parse_services(doc)
     return entries
 
 
-async def find_registry(
-    http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-) -> DnastackRegistry:
+async def find_registry(http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> DnastackRegistry:
     """Try each candidate path in order; stop at the first listing, auth wall or dead host.
 
     When no path holds a registry, the reported failure is the most telling one: a path that
@@ -57,9 +53,7 @@ async def find_registry(
     last: ProbeResult | None = None
     for path in CANDIDATE_PATHS:
         url = join_url(target.base_url, path)
-        answer = await get_json(
-            http, target, url, limits, auth_headers=bearer(target), what="registry listing"
-        )
+        answer = await get_json(http, target, url, limits, auth_headers=bearer(target), what="registry listing")
         if not isinstance(answer, JsonAnswer):
             if answer.failure_kind in _HOST_FAILURES or answer.status is not HealthStatus.UNHEALTHY:
                 return DnastackRegistry(answer)
@@ -84,14 +78,10 @@ class DnastackAdapter:
 
     api_type = ApiType.DNASTACK
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult:
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
         return (await find_registry(http, target, limits)).result
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery:
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
         found = await find_registry(http, target, limits)
         if found.entries is None:
             return Discovery(found.result)

@@ -157,9 +157,7 @@ async def check_registry(
         listing = await list_services(http, target, limits)
         if listing.entries is None:
             return listing.result, None
-        return dataclasses.replace(
-            listing.result, message="no service-info; the listing answers"
-        ), Capabilities()
+        return dataclasses.replace(listing.result, message="no service-info; the listing answers"), Capabilities()
     if info.type is not None and info.type.artifact.lower() != "service-registry":
         mismatch = dataclasses.replace(
             result,
@@ -176,15 +174,11 @@ class RegistryAdapter:
 
     api_type = ApiType.GA4GH_SERVICE_REGISTRY
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult:
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
         result, _ = await check_registry(http, target, limits)
         return result
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery:
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
         result, capabilities = await check_registry(http, target, limits)
         if capabilities is None or result.status is not HealthStatus.HEALTHY:
             return Discovery(result, capabilities)

@@ -150,14 +150,10 @@ class ServiceInfoAdapter:
 
     api_type = ApiType.GA4GH_SERVICE_INFO
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult:
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
         result, _ = await fetch_service_info(http, target, limits)
         return result
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery:
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
         result, info = await fetch_service_info(http, target, limits)
         return Discovery(result, None if info is None else capabilities_of(info))

@@ -167,14 +167,10 @@ class WesAdapter:
 
     api_type = ApiType.GA4GH_WES
 
-    async def check(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> ProbeResult:
+    async def check(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
         result, _ = await fetch_wes_info(http, target, limits)
         return result
 
-    async def discover(
-        self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits
-    ) -> Discovery:
+    async def discover(self, http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
         result, wes = await fetch_wes_info(http, target, limits)
         return Discovery(result, None if wes is None else capabilities_of(wes))

@@ -33,6 +33,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from probes.address_policy import AddressPolicy, ForbiddenAddress, parse_ip
 from probes.result import FailureKind, ProbeTarget
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -53,6 +54,7 @@ class HttpLimits:
     max_body_bytes: int = 2 * 1024 * 1024
     max_redirects: int = 5
     connect_timeout_s: float = 5.0
+    address_policy: AddressPolicy | None = None  # None: any address (the app always sets one)
     user_agent: str = dataclasses.field(default_factory=lambda: f"Vigil/{_vigil_version()}")
 
 
@@ -123,6 +125,9 @@ def decode_json(body: bytes) -> Any:
 def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
     """Map a network exception to a kind and a short human message (never a raw body)."""
     name = type(exc).__name__
+    forbidden = exc if isinstance(exc, ForbiddenAddress) else getattr(exc, "os_error", None)
+    if isinstance(forbidden, ForbiddenAddress):
+        return FailureKind.FORBIDDEN_ADDRESS, str(forbidden)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return FailureKind.TLS, f"TLS certificate rejected: {exc.certificate_error}"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError | ssl.CertificateError):
@@ -209,6 +214,10 @@ async def _follow(
         if current.scheme not in ("http", "https") or not current.host:
             kind = FailureKind.REDIRECT if hops else FailureKind.CONNECT
             return HttpFailure(kind, "not an http(s) URL", elapsed(), str(current))
+        if limits.address_policy is not None and (ip := parse_ip(current.host)) is not None:
+            refusal = limits.address_policy.refusal(current.host, ip)
+            if refusal is not None:
+                return HttpFailure(FailureKind.FORBIDDEN_ADDRESS, str(refusal), elapsed(), str(current))
         visited.add(str(current))
         left_home = left_home or origin(current) != home
         headers = CIMultiDict({"User-Agent": limits.user_agent, "Accept": "application/json"})

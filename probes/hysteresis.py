@@ -81,9 +81,7 @@ class Transition(NamedTuple):
 class StatusTracker:
     """One service's published status; feed it every check's observed status in order."""
 
-    def __init__(
-        self, settings: HysteresisSettings | None = None, snapshot: HysteresisSnapshot | None = None
-    ) -> None:
+    def __init__(self, settings: HysteresisSettings | None = None, snapshot: HysteresisSnapshot | None = None) -> None:
         self._settings = settings or HysteresisSettings()
         snapshot = snapshot or HysteresisSnapshot()
         self._published = snapshot.published

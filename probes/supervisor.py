@@ -368,9 +368,7 @@ class ProbeSupervisor:
             if not is_manual:
                 watch.is_busy = False
 
-    def _observe(
-        self, watch: Watch, target: ProbeTarget, result: ProbeResult, *, is_manual: bool
-    ) -> Observation:
+    def _observe(self, watch: Watch, target: ProbeTarget, result: ProbeResult, *, is_manual: bool) -> Observation:
         """Apply one result to the watch's state; synchronous, so concurrent checks never interleave here."""
         self._checks_total += 1
         now, wall_now = self._clock.now(), self._clock.utcnow()
@@ -402,9 +400,7 @@ class ProbeSupervisor:
     async def _deliver(self, watch: Watch, observation: Observation) -> Exception | None:
         if self._is_closed:
             raise SupervisorClosed("the probe supervisor closed before this check could be recorded")
-        task = asyncio.create_task(
-            self._record(watch.lock, observation), name=f"probe-record-{watch.spec.service_id}"
-        )
+        task = asyncio.create_task(self._record(watch.lock, observation), name=f"probe-record-{watch.spec.service_id}")
         self._recordings.add(task)
         task.add_done_callback(self._recordings.discard)
         return await asyncio.shield(task)

@@ -61,9 +61,7 @@ class WatchSpec:
         try:
             return bool(flag(wall_now))
         except Exception:
-            log.exception(
-                "maintenance predicate failed; assuming no window", extra={"service_id": self.service_id}
-            )
+            log.exception("maintenance predicate failed; assuming no window", extra={"service_id": self.service_id})
             return False
 
 
@@ -99,9 +97,7 @@ class Watch:
         if spec.breaker is None:
             breaker = CircuitBreaker(breaker_settings, rng)
         else:
-            breaker = CircuitBreaker.from_snapshot(
-                spec.breaker, breaker_settings, now=now, wall_now=wall_now, rng=rng
-            )
+            breaker = CircuitBreaker.from_snapshot(spec.breaker, breaker_settings, now=now, wall_now=wall_now, rng=rng)
         return cls(spec, breaker, StatusTracker(hysteresis_settings, spec.hysteresis), interval_seconds)
 
     def carried_to(self, spec: WatchSpec, interval_seconds: float) -> Watch:

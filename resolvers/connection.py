@@ -17,6 +17,7 @@ from probes.discovery import detect, suggest_service_type
 from probes.result import ApiType, Capabilities, ProbeResult, ProbeTarget, ServiceType
 from resolvers import validation
 from resolvers.deps import Deps
+from resolvers.outbound import check_target
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ async def test_connection(
     an unreachable or unrecognised service is a report, not an error.
     """
     url = validation.clean_base_url(base_url)
+    await check_target(url, deps.limits.address_policy)
     secret = validation.check_credential(credential) if credential else None
     timeout_s = deps.settings.default_timeout_seconds
     if api_type is None:

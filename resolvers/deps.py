@@ -14,6 +14,7 @@ from resolvers.credentials import CredentialCipher
 if TYPE_CHECKING:
     from events.broker import Broker
     from probes.supervisor import ProbeSupervisor
+    from resolvers.recording import BatchRecorder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,3 +25,4 @@ class Deps:
     cipher: CredentialCipher
     broker: Broker
     supervisor: ProbeSupervisor | None = None
+    recorder: BatchRecorder | None = None

@@ -28,6 +28,7 @@ from resolvers import validation
 from resolvers.audit import Actor
 from resolvers.deps import Deps
 from resolvers.errors import Conflict, VigilError
+from resolvers.outbound import check_target
 from resolvers.panels import store_capabilities
 from resolvers.registration import ServiceFields, register_service
 
@@ -81,6 +82,7 @@ async def discover(
     BadUserInput (field `url` or `credential`) for input registration would refuse.
     """
     start = validation.clean_base_url(url, field="url")
+    await check_target(start, deps.limits.address_policy, field="url")
     secret = validation.check_credential(credential) if credential else None
     result, found = await _find(deps, start, secret)
     known = await _registered_by_url()

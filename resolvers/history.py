@@ -1,8 +1,7 @@
-"""Health history: paged checks and uptime over a window.
+"""Health history: the raw checks of one service, paged newest first.
 
-Uptime policy (the documented defaults): a check counts as up when its published status is
-HEALTHY or DEGRADED, as down when UNHEALTHY; MAINTENANCE and UNKNOWN checks are left out of
-the denominator, so planned work and "not yet known" never count as downtime.
+Uptime and trends read rollups instead (resolvers.availability); raw rows are kept only for the
+retention period.
 """
 
 from __future__ import annotations
@@ -10,28 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 from models import HealthCheck
-from probes.result import HealthStatus
 from resolvers.errors import BadUserInput
 from resolvers.pagination import Page, paginate
-
-WINDOWS: dict[str, dt.timedelta] = {
-    "LAST_HOUR": dt.timedelta(hours=1),
-    "LAST_24_HOURS": dt.timedelta(hours=24),
-    "LAST_7_DAYS": dt.timedelta(days=7),
-    "LAST_30_DAYS": dt.timedelta(days=30),
-}
-UP = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
-COUNTED = (*UP, HealthStatus.UNHEALTHY)
-
-
-async def uptime(service_id: int, window: str, now: dt.datetime | None = None) -> float | None:
-    since = (now or dt.datetime.now(dt.UTC)) - WINDOWS[window]
-    checks = HealthCheck.filter(service_id=service_id, checked_at__gte=since)
-    counted = await checks.filter(status__in=COUNTED).count()
-    if counted == 0:
-        return None
-    up = await checks.filter(status__in=UP).count()
-    return up / counted
 
 
 async def health_history(

@@ -24,6 +24,7 @@ from events.broker import Broker
 from events.messages import CheckRecorded, StatusChanged
 from models import HealthCheck, Service, StatusEvent
 from probes.observation import Observation
+from resolvers import incidents, rollups
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,16 @@ async def _store(observation: Observation) -> Written:
             status=observation.status,
             changed_at=result.checked_at,
         )
+        await incidents.on_status_change(check, observation.status)
     await service.save()
     return check, event
+
+
+async def _store_all(observations: list[Observation]) -> list[Written]:
+    """Writes observations, then folds their checks into the rollups, inside the caller's transaction."""
+    written = [await _store(observation) for observation in observations]
+    await rollups.add_checks([w[0] for w in written if w is not None])
+    return written
 
 
 async def _announce(broker: Broker, written: Written) -> None:
@@ -115,7 +124,7 @@ async def _announce(broker: Broker, written: Written) -> None:
 async def record(broker: Broker, observation: Observation) -> HealthCheck | None:
     """One observation in its own transaction (manual checks outside the loop use this)."""
     async with in_transaction():
-        written = await _store(observation)
+        (written,) = await _store_all([observation])
     await _announce(broker, written)
     return None if written is None else written[0]
 
@@ -186,7 +195,7 @@ class BatchRecorder:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
             async with in_transaction():
-                written = [await _store(observation) for observation, _ in batch]
+                written = await _store_all([observation for observation, _ in batch])
         except Exception:  # the batch is retried row by row below; the failure is logged
             log.exception("writing a batch of %d checks failed; retrying them one by one", len(batch))
             self.stats.failed_batches += 1
@@ -200,7 +209,7 @@ class BatchRecorder:
         for observation, done in batch:
             try:
                 async with in_transaction():
-                    row = await _store(observation)
+                    (row,) = await _store_all([observation])
             except Exception as exc:  # handed to the waiting caller, which logs it with the service id
                 self.stats.failed_checks += 1
                 if not done.done():

@@ -16,6 +16,7 @@ from resolvers.audit import Actor, record_audit
 from resolvers.deps import Deps
 from resolvers.errors import BadUserInput, Conflict
 from resolvers.monitoring import sync_watch, unwatch
+from resolvers.outbound import check_target
 from resolvers.services import get_service
 
 
@@ -34,6 +35,8 @@ class ServiceFields:
     timeout_seconds: float | None = None
     is_active: bool | None = None
     verify_tls: bool | None = None
+    sla_target: float | None = None
+    cost_per_job: float | None = None
 
 
 def snapshot(row: Service) -> dict[str, Any]:
@@ -49,6 +52,8 @@ def snapshot(row: Service) -> dict[str, Any]:
         "timeoutSeconds": row.timeout_seconds,
         "isActive": row.is_active,
         "verifyTls": row.verify_tls,
+        "slaTarget": row.sla_target,
+        "costPerJob": row.cost_per_job,
         "hasCredential": row.credential_encrypted is not None,
     }
 
@@ -88,6 +93,7 @@ async def register_service(deps: Deps, fields: ServiceFields, actor: Actor) -> S
         raise BadUserInput("name, type and baseUrl are required", field="name" if fields.name is None else "baseUrl")
     name = validation.clean_name(fields.name)
     base_url = validation.clean_base_url(fields.base_url)
+    await check_target(base_url, deps.limits.address_policy)
     interval = validation.check_interval(
         fields.check_interval_seconds or settings.default_check_interval_seconds,
         settings.min_check_interval_seconds,
@@ -121,6 +127,8 @@ async def register_service(deps: Deps, fields: ServiceFields, actor: Actor) -> S
             is_active=True if fields.is_active is None else fields.is_active,
             verify_tls=True if fields.verify_tls is None else fields.verify_tls,
             credential_encrypted=deps.cipher.encrypt(credential) if credential else None,
+            sla_target=None if fields.sla_target is None else validation.check_sla_target(fields.sla_target),
+            cost_per_job=None if fields.cost_per_job is None else validation.check_cost(fields.cost_per_job),
         )
         await record_audit(actor, "service.register", "service", row.id, after=snapshot(row))
     await sync_watch(deps, row)
@@ -135,6 +143,7 @@ async def update_service(deps: Deps, service_id: int, fields: ServiceFields, act
         row.name = validation.clean_name(fields.name)
     if fields.base_url is not None:
         row.base_url = validation.clean_base_url(fields.base_url)
+        await check_target(row.base_url, deps.limits.address_policy)
     if fields.type is not None:
         row.type = fields.type
     if fields.api_type is not None:
@@ -157,6 +166,10 @@ async def update_service(deps: Deps, service_id: int, fields: ServiceFields, act
         row.is_active = fields.is_active
     if fields.verify_tls is not None:
         row.verify_tls = fields.verify_tls
+    if fields.sla_target is not None:
+        row.sla_target = validation.check_sla_target(fields.sla_target)
+    if fields.cost_per_job is not None:
+        row.cost_per_job = validation.check_cost(fields.cost_per_job)
     if fields.credential is not None:
         credential = validation.check_credential(fields.credential)
         row.credential_encrypted = deps.cipher.encrypt(credential) if credential else None

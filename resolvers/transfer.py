@@ -89,6 +89,11 @@ def _parse_entry(deps: Deps, index: int, raw: object) -> dict[str, Any]:
             "isActive": pick("isActive", bool, True),
             "verifyTls": pick("verifyTls", bool, True),
         }
+        sla_target, cost = raw.get("slaTarget"), raw.get("costPerJob")
+        entry["slaTarget"] = (
+            None if sla_target is None else validation.check_sla_target(_number(index, "slaTarget", sla_target))
+        )
+        entry["costPerJob"] = None if cost is None else validation.check_cost(_number(index, "costPerJob", cost))
         interval = pick("checkIntervalSeconds", int, settings.default_check_interval_seconds)
         entry["checkIntervalSeconds"] = validation.check_interval(
             interval, settings.min_check_interval_seconds, settings.max_check_interval_seconds
@@ -109,6 +114,12 @@ def _parse_entry(deps: Deps, index: int, raw: object) -> dict[str, Any]:
         raise _entry_error(index, "dependsOn", "must be a list of {name, required}")
     entry["dependsOn"] = [(d["name"], d.get("required", True)) for d in depends]
     return entry
+
+
+def _number(index: int, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _entry_error(index, key, "has the wrong type")
+    return float(value)
 
 
 def parse_document(deps: Deps, document: str) -> list[dict[str, Any]]:
@@ -160,6 +171,8 @@ async def import_document(deps: Deps, document: str, actor: Actor) -> ImportOutc
                 "timeout_seconds": entry["timeoutSeconds"],
                 "is_active": entry["isActive"],
                 "verify_tls": entry["verifyTls"],
+                "sla_target": entry["slaTarget"],
+                "cost_per_job": entry["costPerJob"],
             }
             if row is None:
                 row = await Service.create(name=entry["name"], **config)

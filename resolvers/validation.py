@@ -72,3 +72,15 @@ def check_credential(value: str, field: str = "credential") -> str:
     if any(ch in value for ch in "\r\n\x00"):
         raise BadUserInput("credential must not contain line breaks", field=field)
     return value
+
+
+def check_sla_target(value: float, field: str = "slaTarget") -> float:
+    if not 0 < value <= 1:
+        raise BadUserInput("the SLA target is a share: more than 0, at most 1 (0.999 for 99.9%)", field=field)
+    return value
+
+
+def check_cost(value: float, field: str = "costPerJob") -> float:
+    if not 0 <= value < 1e9:
+        raise BadUserInput("the cost per job must be 0 or more", field=field)
+    return value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from collections.abc import Callable, Sequence
+
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from config import Settings
@@ -12,14 +14,16 @@ from schema.query import Query
 from schema.subscription import Subscription
 
 
-def build_schema(settings: Settings) -> VigilSchema:
+def build_schema(settings: Settings, *, extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> VigilSchema:
+    """`extensions` (factories) come first, so they wrap the others: see schema/metrics.py."""
     # Extension classes or factories, not instances: strawberry 0.341 deprecates instances.
-    extensions: list = [
+    chain: list = [
+        *extensions,
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CodedErrors,
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection)
-    return VigilSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+        chain.append(DisableIntrospection)
+    return VigilSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=chain)

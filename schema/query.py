@@ -7,14 +7,27 @@ import datetime as dt
 import strawberry
 
 from models import Role
+from resolvers import analytics as reliability
 from resolvers import catalog, history, services, transfer
+from resolvers import compare as comparison
+from resolvers import dashboard as overview
+from resolvers import incidents as incident_log
+from resolvers import recommend as recommender
+from resolvers import trends as trend_series
 from resolvers.pagination import page_size
 from schema.context import Info
 from schema.permissions import require, require_read
+from schema.types.analytics import Analytics
+from schema.types.compare import ServiceComparison
+from schema.types.dashboard import Dashboard
+from schema.types.enums import GenomeBuild, TrendWindow
 from schema.types.health import HealthCheck, HealthCheckConnection, HealthCheckEdge
+from schema.types.incident import Incident, IncidentConnection, IncidentEdge
 from schema.types.pagination import PageInfo
 from schema.types.panel import ReferencePanel, ReferencePanelFilter
+from schema.types.recommendation import ServiceRecommendation
 from schema.types.service import Service, ServiceConnection, ServiceEdge, ServiceFilter
+from schema.types.trends import HealthTrends
 
 
 @strawberry.type
@@ -85,6 +98,70 @@ class Query:
             page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
             total_count=page.total_count,
         )
+
+    @strawberry.field(description="One service over a window: a chart-sized series of buckets and a summary")
+    async def trends(
+        self, info: Info, service_id: strawberry.ID, window: TrendWindow = TrendWindow.LAST_24_HOURS
+    ) -> HealthTrends:
+        await require_read(info)
+        row = await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")
+        return HealthTrends.from_value(await trend_series.trends(row, window.value, info.context.deps.settings))
+
+    @strawberry.field(description="Periods of UNHEALTHY or MAINTENANCE status, newest first; one service or all")
+    async def incidents(
+        self,
+        info: Info,
+        service_id: strawberry.ID | None = None,
+        open_only: bool = False,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> IncidentConnection:
+        await require_read(info)
+        sid = None
+        if service_id is not None:
+            sid = (await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")).id
+        size = page_size(first, info.context.deps.settings.max_page_size)
+        page = await incident_log.list_incidents(sid, open_only, size, after)
+        pairs = zip(page.rows, page.cursors, strict=True)
+        edges = [IncidentEdge(cursor=c, node=Incident.from_row(r)) for r, c in pairs]
+        return IncidentConnection(
+            edges=edges,
+            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field(description="The platform at a glance: status counts, services needing attention, changes")
+    async def dashboard(self, info: Info) -> Dashboard:
+        await require_read(info)
+        return Dashboard.from_value(await overview.dashboard(info.context.deps.settings))
+
+    @strawberry.field(description="Services side by side (at most 20): a feature matrix with panels lined up")
+    async def compare_services(self, info: Info, ids: list[strawberry.ID]) -> ServiceComparison:
+        await require_read(info)
+        parsed = [services.parse_id(i, "ids") for i in ids]
+        return ServiceComparison.from_value(await comparison.compare(parsed, info.context.deps.settings))
+
+    @strawberry.field(
+        description="Active services offering a matching panel, best first; down, in maintenance, open-circuit "
+        "and dependency-blocked services are skipped"
+    )
+    async def recommend_services(
+        self,
+        info: Info,
+        panel: str | None = None,
+        build: GenomeBuild | None = None,
+        population: str | None = None,
+        first: int | None = 5,
+    ) -> list[ServiceRecommendation]:
+        await require_read(info)
+        size = 5 if first is None else first
+        found = await recommender.recommend(info.context.deps.settings, panel, build, population, size)
+        return [ServiceRecommendation.from_value(r) for r in found]
+
+    @strawberry.field(description="Platform-wide and per-service reliability over a window, from rollups")
+    async def analytics(self, info: Info, window: TrendWindow = TrendWindow.LAST_24_HOURS) -> Analytics:
+        await require_read(info)
+        return Analytics.from_value(await reliability.analytics(info.context.deps.settings, window.value))
 
     @strawberry.field(description="The registry as a document importServices accepts (no credentials)")
     async def export_services(self, info: Info) -> str:

@@ -2,8 +2,9 @@
 
 Reading follows the GraphQL rule: anonymous when VIGIL_ANONYMOUS_READ is on, else any valid
 bearer token (VIEWER or above). Refusals and unknown ids are the spec's `Error`
-`{status, title, detail}`. Every answer is `Content-Type: application/json` with no charset:
-DNAstack's client accepts a registry root only on that exact value (protocols.md §5).
+`{status, title, detail}`. Every answer is `Content-Type: application/json` with no charset
+(Starlette adds one only to text/* types): DNAstack's client accepts a registry root only on
+that exact value (protocols.md §5).
 """
 
 from __future__ import annotations
@@ -26,23 +27,17 @@ PREFIX = "/ga4gh/registry/v1"
 Handler = Callable[[Request], Awaitable[Any]]
 
 
-class Ga4ghJSONResponse(JSONResponse):
-    """JSONResponse already omits a charset for application/json; this pins that contract."""
-
-    media_type = "application/json"
-
-
 def error(status: int, title: str, detail: str) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="vigil"'} if status == 401 else None
     body = {"status": status, "title": title, "detail": detail}
-    return Ga4ghJSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def organization(settings: Settings, request: Request) -> ga4gh_export.Organization:
-    """The organization running this Vigil: VIGIL_ORGANIZATION_NAME / VIGIL_ORGANIZATION_URL,
-    else "Vigil" at the address the request reached (getattr: config.py gains the fields separately)."""
-    name = getattr(settings, "organization_name", None) or ga4gh_export.DEFAULT_ORGANIZATION_NAME
-    url = getattr(settings, "organization_url", None) or str(request.base_url)
+    """The organization running this Vigil: VIGIL_ORGANIZATION_NAME / VIGIL_ORGANIZATION_URL; without
+    a URL, the address the request reached."""
+    name = settings.organization_name or ga4gh_export.DEFAULT_ORGANIZATION_NAME
+    url = settings.organization_url or str(request.base_url)
     return ga4gh_export.Organization(name=name, url=url)
 
 
@@ -58,7 +53,7 @@ def readable(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if principal.role is None and not deps.settings.anonymous_read:
             return error(401, "Unauthorized", "a VIEWER token is required: send 'Authorization: Bearer <token>'")
         try:
-            return Ga4ghJSONResponse(await handler(request))
+            return JSONResponse(await handler(request))
         except NotFound as exc:
             return error(404, "Not Found", exc.message)
 

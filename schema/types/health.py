@@ -9,6 +9,7 @@ import strawberry
 
 from events.messages import CheckRecorded, StatusChanged
 from models import HealthCheck as CheckRow
+from models import StatusEvent as StatusEventRow
 from resolvers.services import get_service
 from schema.types.enums import FailureKind, HealthStatus
 from schema.types.pagination import PageInfo
@@ -119,6 +120,19 @@ class StatusChange:
         from schema.types.service import Service
 
         return Service.from_row(await get_service(int(self.service_id)))
+
+    @classmethod
+    def from_row(cls, row: StatusEventRow) -> StatusChange:
+        """From a stored change whose `check` is prefetched."""
+        return cls(
+            missed_before=0,
+            previous_status=row.previous_status,
+            status=row.status,
+            changed_at=row.changed_at,
+            check=HealthCheck.from_row(row.check),
+            seq=row.check_id,  # type: ignore[attr-defined]
+            service_id=strawberry.ID(str(row.service_id)),  # type: ignore[attr-defined]
+        )
 
     @classmethod
     def from_event(cls, event: StatusChanged, missed_before: int = 0) -> StatusChange:

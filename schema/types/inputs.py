@@ -27,6 +27,12 @@ class RegisterServiceInput:
     verify_tls: bool | None = strawberry.field(
         default=None, description="false accepts self-signed certificates (test servers only)"
     )
+    sla_target: float | None = strawberry.field(
+        default=None, description="Availability target as a share (0.999 for 99.9%); omitted: VIGIL_SLA_TARGET"
+    )
+    cost_per_job: float | None = strawberry.field(
+        default=None, description="What one imputation job costs here, in the operator's currency (for analytics)"
+    )
 
     def to_fields(self) -> ServiceFields:
         return ServiceFields(
@@ -41,6 +47,8 @@ class RegisterServiceInput:
             timeout_seconds=self.timeout_seconds,
             is_active=self.is_active,
             verify_tls=self.verify_tls,
+            sla_target=self.sla_target,
+            cost_per_job=self.cost_per_job,
         )
 
 
@@ -57,6 +65,12 @@ class UpdateServiceInput:
     timeout_seconds: float | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
     verify_tls: bool | None = strawberry.UNSET
+    sla_target: float | None = strawberry.field(
+        default=strawberry.UNSET, description="Availability target as a share (0.999 for 99.9%)"
+    )
+    cost_per_job: float | None = strawberry.field(
+        default=strawberry.UNSET, description="What one imputation job costs here (for analytics)"
+    )
 
     def to_fields(self) -> ServiceFields:
         return ServiceFields(**{f: _given(getattr(self, f)) for f in ServiceFields.__dataclass_fields__})  # type: ignore[arg-type]

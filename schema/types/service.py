@@ -6,11 +6,13 @@ import datetime as dt
 
 import strawberry
 
+from models import Incident as IncidentRow
 from models import ReferencePanel as PanelRow
 from models import Service as ServiceRow
 from models import ServiceDependency as DependencyRow
-from resolvers import history
+from resolvers import availability, impact, maintenance
 from resolvers.panels import capabilities_from_json
+from schema.context import Info
 from schema.types.capabilities import Capabilities
 from schema.types.enums import (
     ApiType,
@@ -21,8 +23,11 @@ from schema.types.enums import (
     ServiceType,
     TrendWindow,
 )
+from schema.types.incident import Incident
+from schema.types.maintenance import MaintenanceWindow
 from schema.types.pagination import PageInfo
 from schema.types.panel import ReferencePanel
+from schema.types.trends import Sla
 
 
 @strawberry.type
@@ -86,9 +91,46 @@ class Service:
             updated_at=row.updated_at,
         )
 
-    @strawberry.field(description="Share of checks in the window that found the service up (null: no data)")
-    async def uptime(self, window: TrendWindow) -> float | None:
-        return await history.uptime(self.row.id, window.value)
+    @strawberry.field(
+        description="Share of counted checks in the window that found the service up, under the uptime policy "
+        "(MAINTENANCE and UNKNOWN left out, DEGRADED up, by default); read from rollups. Null: no data"
+    )
+    async def uptime(self, info: Info, window: TrendWindow) -> float | None:
+        return await availability.uptime(self.row.id, window.value, info.context.deps.settings)
+
+    @strawberry.field(
+        description="The status to show: the published status, except that a HEALTHY or DEGRADED service whose "
+        "required dependency (directly or transitively) is UNHEALTHY is DEGRADED"
+    )
+    async def effective_status(self) -> HealthStatus:
+        return (await impact.effective_status(self.row)).status
+
+    @strawberry.field(description="Why the effective status differs from the published one (dependency X is down)")
+    async def status_reason(self) -> str | None:
+        return (await impact.effective_status(self.row)).reason
+
+    @strawberry.field(description="Availability target as a share: this service's own, or VIGIL_SLA_TARGET")
+    def sla_target(self, info: Info) -> float:
+        target = self.row.sla_target
+        return target if target is not None else info.context.deps.settings.sla_target
+
+    @strawberry.field(description="What one imputation job costs here, as the operator set it; null: unknown")
+    def cost_per_job(self) -> float | None:
+        return self.row.cost_per_job
+
+    @strawberry.field(description="Availability, downtime and error budget against the SLA target over the window")
+    async def sla(self, info: Info, window: TrendWindow = TrendWindow.LAST_30_DAYS) -> Sla:
+        value = await availability.sla(self.row.id, self.row.sla_target, window.value, info.context.deps.settings)
+        return Sla.from_value(value)
+
+    @strawberry.field(description="Incidents that have not ended")
+    async def open_incidents(self) -> list[Incident]:
+        rows = await IncidentRow.filter(service_id=self.row.id, ended_at__isnull=True).order_by("started_at")
+        return [Incident.from_row(row) for row in rows]
+
+    @strawberry.field(description="Maintenance windows that have not ended (running or upcoming), soonest first")
+    async def maintenance_windows(self) -> list[MaintenanceWindow]:
+        return [MaintenanceWindow.from_row(row) for row in await maintenance.open_windows(self.row.id)]
 
     @strawberry.field
     async def capabilities(self) -> Capabilities | None:

@@ -82,6 +82,7 @@ def make_settings(database_url: str, tmp_path: pathlib.Path, **overrides: Any) -
         "database_url": database_url,
         "secret_key_file": tmp_path / "vigil.key",
         "probes_enabled": False,
+        "allow_private_targets": True,  # the simulators listen on 127.0.0.1
         "graphiql": True,
     }
     values.update(overrides)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PACKAGES = ("schema", "resolvers", "models", "probes", "events", "simulators")
+PACKAGES = ("schema", "resolvers", "models", "probes", "events", "simulators", "web")
 
 
 def modules() -> list[str]:

@@ -215,6 +215,7 @@ def run_vigil(db_dir: str, options: VigilOptions, conn: multiprocessing.connecti
         secret_key="bench-fanout-not-a-secret",
         probes_enabled=True,
         allow_private_targets=True,  # the simulator listens on 127.0.0.1
+        rate_limit_per_minute=0,  # every subscriber connects from 127.0.0.1
         min_check_interval_seconds=1,
         graphiql=False,
         log_level="WARNING",

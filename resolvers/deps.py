@@ -10,6 +10,7 @@ import aiohttp
 from config import Settings
 from probes.http import HttpLimits
 from resolvers.credentials import CredentialCipher
+from resolvers.ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from events.broker import Broker
@@ -26,3 +27,4 @@ class Deps:
     broker: Broker
     supervisor: ProbeSupervisor | None = None
     recorder: BatchRecorder | None = None
+    rate_limits: RateLimits | None = None

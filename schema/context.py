@@ -23,6 +23,7 @@ class Context:
     request_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:16])
     connection_params: dict[str, Any] | None = None  # set by strawberry from `connection_init`
     _principal: Principal | None = None
+    rate_checked: bool = False  # one request takes one token, however many root fields it has
 
     def authorization(self) -> str | None:
         if isinstance(self.request, WebSocket):
@@ -30,6 +31,10 @@ class Context:
             value = params.get("Authorization", params.get("authorization"))
             return value if isinstance(value, str) else None
         return self.request.headers.get("authorization")
+
+    def client_address(self) -> str | None:
+        client = self.request.client
+        return None if client is None else client.host
 
     async def principal(self) -> Principal:
         """Authenticated once per request (per connection for WebSockets)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import pathlib
 
+import aiohttp
 import pytest
 
 from models import AuditEvent, Role, Service
-from tests.integration.conftest import LiveVigil
+from tests.integration.conftest import LiveVigil, make_settings, serve
 
 REGISTER = """
 mutation($input: RegisterServiceInput!) {
@@ -264,3 +266,18 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
     assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
     monkeypatch.undo()
     assert codes(await live.gql(SEARCH, role=Role.VIEWER)) == []
+
+
+async def test_too_many_mutations_are_rate_limited_with_a_retry_hint(database_url: str, tmp_path: pathlib.Path) -> None:
+    settings = make_settings(database_url, tmp_path, mutation_rate_limit_per_minute=3)
+    async with serve(settings) as url, aiohttp.ClientSession() as http:
+        vigil = LiveVigil(url=url, http=http, settings=settings)
+        answers = [
+            await vigil.gql(REGISTER, {"input": michigan(name=f"S{n}", baseUrl=f"https://s{n}.example")})
+            for n in range(4)
+        ]
+        assert [codes(a) for a in answers[:3]] == [[], [], []]
+        limited = answers[3]["errors"][0]["extensions"]
+        assert limited["code"] == "RATE_LIMITED" and limited["retryAfterSeconds"] >= 1
+        assert await Service.all().count() == 3
+        assert codes(await vigil.gql(SEARCH, role=Role.VIEWER)) == [], "queries have their own budget"

@@ -27,9 +27,11 @@ from probes.observation import Observation
 from probes.result import ProbeResult, ProbeTarget
 from probes.schedule import ScheduleSettings
 from probes.supervisor import ProbeSupervisor, SupervisorSettings
+from resolvers.alerts import AlertEvaluator
 from resolvers.credentials import load_cipher
 from resolvers.deps import Deps
 from resolvers.monitoring import initial_watches
+from resolvers.ratelimit import RateLimits
 from resolvers.recording import BatchRecorder
 from resolvers.retention import RetentionTask
 from schema.build import build_schema
@@ -85,6 +87,11 @@ async def open_deps(
             recorder = await stack.enter_async_context(BatchRecorder(broker))
             if settings.retention_enabled:
                 await stack.enter_async_context(RetentionTask(settings))
+            if settings.alerts_enabled:
+                # After the session and broker it uses, so it closes (deliveries finished) before them.
+                await stack.enter_async_context(
+                    AlertEvaluator(settings, http, broker, grace_seconds=settings.shutdown_grace_seconds)
+                )
 
             async def probe(target: ProbeTarget) -> ProbeResult:
                 return await check(http, target, limits)
@@ -110,6 +117,7 @@ async def open_deps(
             broker=broker,
             supervisor=supervisor,
             recorder=recorder,
+            rate_limits=RateLimits.per_minute(settings.rate_limit_per_minute, settings.mutation_rate_limit_per_minute),
         )
 
 

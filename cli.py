@@ -210,11 +210,18 @@ def discover(url: str, register: bool, credential: str | None) -> None:
 
 
 @main.command("export-schema")
-def export_schema() -> None:
+@click.option("--markdown", is_flag=True, help="Print the API reference instead (kept as docs/reference.md)")
+def export_schema(markdown: bool) -> None:
     """Print the GraphQL SDL (the repository keeps it as schema.graphql)."""
     from schema.build import build_schema
 
-    sys.stdout.write(build_schema(Settings()).as_str() + "\n")
+    built = build_schema(Settings())
+    if markdown:
+        from schema.reference import render_reference
+
+        sys.stdout.write(render_reference(built._schema))
+    else:
+        sys.stdout.write(built.as_str() + "\n")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(10, ge=2, le=50, description="Deepest selection a document may nest")
     max_aliases: int = Field(30, ge=1, le=1000, description="Most aliases one document may use")
     max_tokens: int = Field(3000, ge=100, le=100_000, description="Most lexical tokens one document may have")
+    rate_limit_per_minute: int = Field(
+        600, ge=0, le=1_000_000, description="Operations one client address or token may run per minute (0: off)"
+    )
+    mutation_rate_limit_per_minute: int = Field(
+        60, ge=0, le=1_000_000, description="Mutations one client address or token may run per minute (0: off)"
+    )
     max_request_bytes: int = Field(
         256 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest HTTP request body accepted"
     )
@@ -119,6 +125,36 @@ class Settings(BaseSettings):
     )
     sla_target: float = Field(0.999, gt=0, le=1, description="Availability target of services that set none (a share)")
 
+    # Alerts (docs/operations.md, "Alerts")
+    alerts_enabled: bool = Field(True, description="Evaluate alert rules in the probing process")
+    alert_evaluation_interval_seconds: PositiveSeconds = Field(
+        30.0, description="Time between two evaluations of the alert rules (status changes also trigger one)"
+    )
+    alert_unhealthy_seconds: PositiveSeconds = Field(
+        300.0, description="A service published UNHEALTHY for longer than this fires service_unhealthy"
+    )
+    alert_failure_rate: float = Field(
+        0.10, gt=0, le=1, description="Share of failed checks in the window above which failure_rate fires"
+    )
+    alert_response_time_ms: float = Field(
+        5000.0, gt=0, description="Mean response time in the window above which slow_response fires"
+    )
+    alert_window_seconds: float = Field(
+        300.0, ge=60, le=86_400, description="Window of failure_rate and slow_response (whole minutes of rollups)"
+    )
+    alert_min_checks: int = Field(3, ge=1, description="Fewest checks in the window before a rate rule may fire")
+    alert_reminder_interval_seconds: PositiveSeconds = Field(
+        3600.0, description="Time between two reminders of an alert that keeps firing"
+    )
+    alert_webhooks: tuple[str, ...] = Field(
+        (), description="Webhook URLs (JSON list) that receive a JSON POST when an alert fires, resolves or reminds"
+    )
+    alert_webhook_timeout_seconds: PositiveSeconds = Field(10.0, description="Timeout of one webhook request")
+    alert_webhook_attempts: int = Field(5, ge=1, le=20, description="Most attempts per webhook notification")
+    alert_webhook_backoff_seconds: PositiveSeconds = Field(
+        2.0, description="First delay between webhook attempts; it doubles each attempt, up to 5 minutes"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -142,6 +178,14 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("each URL must start with http:// or https://")
         return value
 
     @field_validator("secret_key")

@@ -6,14 +6,21 @@ apostrophes and semicolons out of model docstrings, or the migration fails with 
 """
 
 from models.access import ApiToken, AuditEvent, Role
+from models.alerts import Alert, AlertDelivery, AlertOverride, AlertState, DeliveryKind, DeliveryStatus
 from models.history import HealthCheck, StatusEvent
 from models.insight import CheckRollup, Incident
 from models.registry import MaintenanceWindow, ReferencePanel, Service, ServiceDependency
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertOverride",
+    "AlertState",
     "ApiToken",
     "AuditEvent",
     "CheckRollup",
+    "DeliveryKind",
+    "DeliveryStatus",
     "HealthCheck",
     "Incident",
     "MaintenanceWindow",

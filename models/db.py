@@ -13,7 +13,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.recorder import MigrationRecorder
 
 APP_LABEL = "models"
-MODEL_MODULES = ["models.registry", "models.history", "models.access", "models.insight"]
+MODEL_MODULES = ["models.registry", "models.history", "models.access", "models.insight", "models.alerts"]
 
 
 def connection_name(database_url: str) -> str:

@@ -53,13 +53,13 @@ async def dashboard(settings: Settings, now: dt.datetime | None = None) -> Dashb
     day = await availability.fleet_counts(start, end, settings, [s.id for s in active])
     platform: dict[str, float | None] = {}
     for window in availability.WINDOWS:
-        tallies = day if window == "LAST_24_HOURS" else None
-        if tallies is None:
+        if window == "LAST_24_HOURS":
+            total: Counter[HealthStatus] = Counter()
+            for tally in day.values():
+                total.update(tally.counts)
+        else:
             w_start, w_end = availability.window_bounds(window, now)
-            tallies = await availability.fleet_counts(w_start, w_end, settings, [s.id for s in active])
-        total: Counter[HealthStatus] = Counter()
-        for tally in tallies.values():
-            total.update(tally.counts)
+            total = await availability.fleet_status_total(w_start, w_end, settings, [s.id for s in active])
         platform[window] = policy.uptime(total)
     attention = []
     for service in active:

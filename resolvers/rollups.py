@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from tortoise.expressions import Q
 
 from models import CheckRollup, HealthCheck
 from probes.result import HealthStatus
@@ -125,6 +129,30 @@ class Tally:
                 tally.counts[status] = int(row[name])
         return tally
 
+    def absorb(self, row: Mapping[str, Any]) -> None:
+        """Adds a rollup row given as values (as `merge(Tally.from_values(row))`, without the copies).
+
+        Reads of many rows (trends, windows) spend most of their time here, so it works in place.
+        """
+        counts = self.counts
+        for status, name in _STATUS_FIELDS.items():
+            if row[name]:
+                counts[status] += int(row[name])
+        if row["latency_count"]:
+            self.latency_count += row["latency_count"]
+            self.latency_sum_ms += row["latency_sum_ms"] or 0.0
+        low, high = row["latency_min_ms"], row["latency_max_ms"]
+        if low is not None and (self.latency_min_ms is None or low < self.latency_min_ms):
+            self.latency_min_ms = low
+        if high is not None and (self.latency_max_ms is None or high > self.latency_max_ms):
+            self.latency_max_ms = high
+        hist = self.latency_hist
+        for key, value in (row["latency_hist"] or {}).items():
+            hist[int(key)] += int(value)
+        kinds = self.failure_kinds
+        for key, value in (row["failure_kinds"] or {}).items():
+            kinds[str(key)] += int(value)
+
     @classmethod
     def from_row(cls, row: CheckRollup) -> Tally:
         return cls.from_values({name: getattr(row, name) for name in ROW_FIELDS})
@@ -179,28 +207,64 @@ async def add_checks(checks: Sequence[HealthCheck]) -> None:
     """Folds new checks into their rollups; call inside the transaction that wrote the checks.
 
     The caller holds the row lock of each check's service (`_store` takes it), so no other
-    writer creates or updates these services' rollups until the transaction ends.
+    writer creates or updates these services' rollups until the transaction ends. A batch costs
+    two statements however many checks it holds: one read of the rows it touches, and one upsert
+    of their merged values (checks are tallied per row in memory first).
     """
     if not checks:
         return
     tallies = tally_checks(checks)
     service_ids = sorted({key[0] for key in tallies})
-    existing: dict[RollupKey, CheckRollup] = {}
-    for resolution in RESOLUTIONS:
-        starts = sorted({key[2] for key in tallies if key[1] == resolution})
-        rows = await CheckRollup.filter(service_id__in=service_ids, resolution_s=resolution, bucket_start__in=starts)
-        for row in rows:
-            existing[(row.service_id, row.resolution_s, row.bucket_start)] = row  # type: ignore[attr-defined]
-    new_rows = []
+    wanted = [
+        Q(resolution_s=resolution, bucket_start__in=sorted({key[2] for key in tallies if key[1] == resolution}))
+        for resolution in RESOLUTIONS
+    ]
+    rows = await CheckRollup.filter(functools.reduce(operator.or_, wanted), service_id__in=service_ids).values(
+        *_KEY_COLUMNS, *ROW_FIELDS
+    )
+    existing = {(row["service_id"], row["resolution_s"], row["bucket_start"]): row for row in rows}
+    merged_rows = []
     for key, added in tallies.items():
         row = existing.get(key)
-        if row is None:
-            new_rows.append(
-                CheckRollup(service_id=key[0], resolution_s=key[1], bucket_start=key[2], **added.as_fields())
-            )
-            continue
-        merged = Tally.from_row(row)
-        merged.merge(added)
-        await CheckRollup.filter(id=row.id).update(**merged.as_fields())
-    if new_rows:
-        await CheckRollup.bulk_create(new_rows)
+        merged = added if row is None else Tally.from_values(row)
+        if row is not None:
+            merged.merge(added)
+        merged_rows.append({"service_id": key[0], "resolution_s": key[1], "bucket_start": key[2], **merged.as_fields()})
+    await _upsert(merged_rows)
+
+
+_UPSERT_COLUMNS = ("service_id", "resolution_s", "bucket_start", *ROW_FIELDS, "failures")
+_KEY_COLUMNS = _UPSERT_COLUMNS[:3]
+_UPSERT_CHUNK = 1000  # rows per SQLite statement: 16 parameters a row stays below its limit of 32,766
+
+
+async def _upsert(rows: list[dict[str, Any]]) -> None:
+    """Writes whole rollup rows with INSERT ... ON CONFLICT (the unique key) DO UPDATE.
+
+    Raw SQL because Tortoise's bulk_update rebuilds its query once per column and row (seconds
+    for a batch) and has no upsert. Values go through each field's `to_db_value`, so they are
+    stored as the ORM stores them. PostgreSQL gets one array per column (`unnest`): a constant
+    statement that asyncpg prepares once, whatever the batch size.
+    """
+    if not rows:
+        return
+    db = CheckRollup._meta.db
+    fields = [(name, CheckRollup._meta.fields_map[name]) for name in _UPSERT_COLUMNS]
+    columns = ", ".join(_UPSERT_COLUMNS)
+    conflict = f"ON CONFLICT ({', '.join(_KEY_COLUMNS)}) DO UPDATE SET " + ", ".join(
+        f"{name} = excluded.{name}" for name in _UPSERT_COLUMNS if name not in _KEY_COLUMNS
+    )
+    if db.schema_generator.DIALECT == "postgres":
+        arrays = ", ".join(
+            f"${i}::{field.get_for_dialect('postgres', 'SQL_TYPE')}[]" for i, (_, field) in enumerate(fields, start=1)
+        )
+        params = [[field.to_db_value(row[name], None) for row in rows] for name, field in fields]
+        sql = f"INSERT INTO check_rollup ({columns}) SELECT * FROM unnest({arrays}) {conflict}"
+        await db.execute_query(sql, params)
+        return
+    row_marks = "(" + ", ".join("?" * len(fields)) + ")"
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start : start + _UPSERT_CHUNK]
+        values = [field.to_db_value(row[name], None) for row in chunk for name, field in fields]
+        marks = ", ".join([row_marks] * len(chunk))
+        await db.execute_query(f"INSERT INTO check_rollup ({columns}) VALUES {marks} {conflict}", values)

@@ -92,7 +92,7 @@ async def trends(service: Service, window: str, settings: Settings, now: dt.date
     for row in rows:
         index = int((row["bucket_start"] - starts[0]).total_seconds() // width)
         if 0 <= index < len(tallies):
-            tallies[index].merge(Tally.from_values(row))
+            tallies[index].absorb(row)
     points = [
         TrendPoint(start=s, end=s + dt.timedelta(seconds=width), figures=Figures.of(t, policy))
         for s, t in zip(starts, tallies, strict=True)

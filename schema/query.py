@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
 from models import Role
+from resolvers import alerts as alert_log
 from resolvers import analytics as reliability
 from resolvers import catalog, history, services, transfer
 from resolvers import compare as comparison
@@ -17,6 +19,7 @@ from resolvers import trends as trend_series
 from resolvers.pagination import page_size
 from schema.context import Info
 from schema.permissions import require, require_read
+from schema.types.alert import Alert, AlertConnection, AlertEdge
 from schema.types.analytics import Analytics
 from schema.types.compare import ServiceComparison
 from schema.types.dashboard import Dashboard
@@ -30,11 +33,21 @@ from schema.types.service import Service, ServiceConnection, ServiceEdge, Servic
 from schema.types.trends import HealthTrends
 
 
-@strawberry.type
+@strawberry.type(description="Reads; each needs a VIEWER token unless VIGIL_ANONYMOUS_READ is on")
 class Query:
     @strawberry.field(description="Registered services, filtered, as a cursor connection")
     async def services(
-        self, info: Info, filter: ServiceFilter | None = None, first: int = 50, after: str | None = None
+        self,
+        info: Info,
+        filter: Annotated[
+            ServiceFilter | None, strawberry.argument(description="Narrows the list; null lists every service")
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE (more is BAD_USER_INPUT)")
+        ] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
+        ] = None,
     ) -> ServiceConnection:
         await require_read(info)
         f = filter or ServiceFilter()
@@ -55,14 +68,20 @@ class Query:
             total_count=page.total_count,
         )
 
-    @strawberry.field
-    async def service(self, info: Info, id: strawberry.ID) -> Service | None:
+    @strawberry.field(description="One service by id; null when there is none")
+    async def service(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The service's id")]
+    ) -> Service | None:
         await require_read(info)
         row = await services.Service.get_or_none(id=services.parse_id(id))
         return None if row is None else Service.from_row(row)
 
     @strawberry.field(description="Reference panels across services (active ones unless asked)")
-    async def reference_panels(self, info: Info, filter: ReferencePanelFilter | None = None) -> list[ReferencePanel]:
+    async def reference_panels(
+        self,
+        info: Info,
+        filter: Annotated[ReferencePanelFilter | None, strawberry.argument(description="Narrows the list")] = None,
+    ) -> list[ReferencePanel]:
         await require_read(info)
         f = filter or ReferencePanelFilter()
         query = catalog.PanelQuery(
@@ -78,11 +97,22 @@ class Query:
     async def health_history(
         self,
         info: Info,
-        service_id: strawberry.ID,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        first: int = 100,
-        after: str | None = None,
+        service_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The service; NOT_FOUND when there is none")
+        ],
+        since: Annotated[
+            dt.datetime | None, strawberry.argument(description="Only checks made at or after this time (inclusive)")
+        ] = None,
+        until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(description="Only checks made before this time (exclusive); must be after since"),
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE (more is BAD_USER_INPUT)")
+        ] = 100,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
+        ] = None,
     ) -> HealthCheckConnection:
         await require_read(info)
         row = await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")
@@ -101,7 +131,14 @@ class Query:
 
     @strawberry.field(description="One service over a window: a chart-sized series of buckets and a summary")
     async def trends(
-        self, info: Info, service_id: strawberry.ID, window: TrendWindow = TrendWindow.LAST_24_HOURS
+        self,
+        info: Info,
+        service_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The service; NOT_FOUND when there is none")
+        ],
+        window: Annotated[
+            TrendWindow, strawberry.argument(description="How far back to look")
+        ] = TrendWindow.LAST_24_HOURS,
     ) -> HealthTrends:
         await require_read(info)
         row = await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")
@@ -111,10 +148,17 @@ class Query:
     async def incidents(
         self,
         info: Info,
-        service_id: strawberry.ID | None = None,
-        open_only: bool = False,
-        first: int | None = 50,
-        after: str | None = None,
+        service_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One service's incidents; null: every service's")
+        ] = None,
+        open_only: Annotated[bool, strawberry.argument(description="Only incidents that have not ended")] = False,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE; null: VIGIL_MAX_PAGE_SIZE"),
+        ] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
+        ] = None,
     ) -> IncidentConnection:
         await require_read(info)
         sid = None
@@ -130,13 +174,48 @@ class Query:
             total_count=page.total_count,
         )
 
+    @strawberry.field(description="Alerts the rules raised, newest first, each with its deliveries; one service or all")
+    async def alerts(
+        self,
+        info: Info,
+        service_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One service's alerts; null: every alert")
+        ] = None,
+        firing_only: Annotated[bool, strawberry.argument(description="Only alerts that have not resolved")] = False,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE; null: VIGIL_MAX_PAGE_SIZE"),
+        ] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
+        ] = None,
+    ) -> AlertConnection:
+        await require_read(info)
+        sid = None
+        if service_id is not None:
+            sid = (await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")).id
+        size = page_size(first, info.context.deps.settings.max_page_size)
+        page = await alert_log.list_alerts(sid, firing_only, size, after)
+        pairs = zip(page.rows, page.cursors, strict=True)
+        return AlertConnection(
+            edges=[AlertEdge(cursor=c, node=Alert.from_row(r)) for r, c in pairs],
+            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
+            total_count=page.total_count,
+        )
+
     @strawberry.field(description="The platform at a glance: status counts, services needing attention, changes")
     async def dashboard(self, info: Info) -> Dashboard:
         await require_read(info)
         return Dashboard.from_value(await overview.dashboard(info.context.deps.settings))
 
     @strawberry.field(description="Services side by side (at most 20): a feature matrix with panels lined up")
-    async def compare_services(self, info: Info, ids: list[strawberry.ID]) -> ServiceComparison:
+    async def compare_services(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="The services, in the column order wanted")
+        ],
+    ) -> ServiceComparison:
         await require_read(info)
         parsed = [services.parse_id(i, "ids") for i in ids]
         return ServiceComparison.from_value(await comparison.compare(parsed, info.context.deps.settings))
@@ -148,10 +227,17 @@ class Query:
     async def recommend_services(
         self,
         info: Info,
-        panel: str | None = None,
-        build: GenomeBuild | None = None,
-        population: str | None = None,
-        first: int | None = 5,
+        panel: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A panel: its normalised id (e.g. 1000g-phase3-v5), or text its label contains"
+            ),
+        ] = None,
+        build: Annotated[GenomeBuild | None, strawberry.argument(description="Only panels of this build")] = None,
+        population: Annotated[
+            str | None, strawberry.argument(description="Only panels offering this population key")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="How many to return; null: 5")] = 5,
     ) -> list[ServiceRecommendation]:
         await require_read(info)
         size = 5 if first is None else first
@@ -159,7 +245,13 @@ class Query:
         return [ServiceRecommendation.from_value(r) for r in found]
 
     @strawberry.field(description="Platform-wide and per-service reliability over a window, from rollups")
-    async def analytics(self, info: Info, window: TrendWindow = TrendWindow.LAST_24_HOURS) -> Analytics:
+    async def analytics(
+        self,
+        info: Info,
+        window: Annotated[
+            TrendWindow, strawberry.argument(description="How far back to look")
+        ] = TrendWindow.LAST_24_HOURS,
+    ) -> Analytics:
         await require_read(info)
         return Analytics.from_value(await reliability.analytics(info.context.deps.settings, window.value))
 

@@ -11,6 +11,7 @@ loop (see events.broker); `StatusChange.missedBefore` then tells it to query aga
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -27,11 +28,16 @@ def _wanted(service_ids: list[strawberry.ID] | None) -> frozenset[int] | None:
     return frozenset(parse_id(value, "serviceIds") for value in service_ids)
 
 
-@strawberry.type
+@strawberry.type(description="Live feeds over WebSocket, from subscription onwards; each needs VIEWER")
 class Subscription:
     @strawberry.subscription(description="Published status changes (after hysteresis); all services when null")
     async def status_changed(
-        self, info: Info, service_ids: list[strawberry.ID] | None = None
+        self,
+        info: Info,
+        service_ids: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(description="Only these services' events; null: every service's"),
+        ] = None,
     ) -> AsyncGenerator[StatusChange, None]:
         await require_read(info)
         wanted = _wanted(service_ids)
@@ -45,7 +51,12 @@ class Subscription:
 
     @strawberry.subscription(description="Every recorded check, for live charts")
     async def health_checked(
-        self, info: Info, service_ids: list[strawberry.ID] | None = None
+        self,
+        info: Info,
+        service_ids: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(description="Only these services' events; null: every service's"),
+        ] = None,
     ) -> AsyncGenerator[HealthCheck, None]:
         await require_read(info)
         wanted = _wanted(service_ids)

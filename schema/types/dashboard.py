@@ -65,7 +65,12 @@ class Dashboard:
     open_incidents: int = strawberry.field(description="Incidents not yet ended, platform-wide")
 
     @strawberry.field(description="Share of counted checks that were up, over all active services (hour precision)")
-    def platform_uptime(self, window: TrendWindow = TrendWindow.LAST_24_HOURS) -> float | None:
+    def platform_uptime(
+        self,
+        window: Annotated[
+            TrendWindow, strawberry.argument(description="How far back to look")
+        ] = TrendWindow.LAST_24_HOURS,
+    ) -> float | None:
         return self.view.platform_uptime[window.value]
 
     @classmethod

@@ -26,22 +26,28 @@ def _kind(value: str | None) -> FailureKind | None:
 
 @strawberry.type(description="One probe result; `status` is published (after hysteresis), `rawStatus` observed")
 class HealthCheck:
-    id: strawberry.ID
-    service_id: strawberry.ID
-    checked_at: dt.datetime
-    status: HealthStatus
-    raw_status: HealthStatus
-    response_time_ms: float | None
-    http_status: int | None
-    failure_kind: FailureKind | None
-    message: str
-    service_version: str | None
-    maintenance_message: str | None
-    queue_size: int | None
+    id: strawberry.ID = strawberry.field(description="Check id")
+    service_id: strawberry.ID = strawberry.field(description="The service checked")
+    checked_at: dt.datetime = strawberry.field(description="When the check was made (UTC)")
+    status: HealthStatus = strawberry.field(
+        description="Published status after hysteresis; what Service.status and uptime use"
+    )
+    raw_status: HealthStatus = strawberry.field(description="What this one probe observed")
+    response_time_ms: float | None = strawberry.field(description="Time to the answer, in ms; null when none came")
+    http_status: int | None = strawberry.field(description="HTTP status of the last response; null without one")
+    failure_kind: FailureKind | None = strawberry.field(description="Why it failed; null when nothing went wrong")
+    message: str = strawberry.field(description="What happened, for humans; never a raw response body")
+    service_version: str | None = strawberry.field(description="The version the service reported, if any")
+    maintenance_message: str | None = strawberry.field(
+        description="The service's maintenance announcement; always null in subscription events"
+    )
+    queue_size: int | None = strawberry.field(
+        description="Jobs waiting, when public; always null in subscription events"
+    )
     manual: bool = strawberry.field(description="Asked for through checkServiceHealth")
     seq: int = strawberry.field(description="Grows with every check: compare with subscription events")
 
-    @strawberry.field
+    @strawberry.field(description="The service checked")
     async def service(self) -> ServiceRef:
         from schema.types.service import Service
 
@@ -86,36 +92,36 @@ class HealthCheck:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A check and its cursor")
 class HealthCheckEdge:
-    cursor: str
-    node: HealthCheck
+    cursor: str = strawberry.field(description="Pass as `after` to read the checks after this one")
+    node: HealthCheck = strawberry.field(description="The check")
 
 
-@strawberry.type
+@strawberry.type(description="Checks of one service, newest first")
 class HealthCheckConnection:
-    edges: list[HealthCheckEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[HealthCheckEdge] = strawberry.field(description="This page")
+    page_info: PageInfo = strawberry.field(description="Whether there is more")
+    total_count: int = strawberry.field(description="Checks matching the filter, on all pages")
 
-    @strawberry.field
+    @strawberry.field(description="This page without cursors")
     def nodes(self) -> list[HealthCheck]:
         return [edge.node for edge in self.edges]
 
 
-@strawberry.type
+@strawberry.type(description="A change of a service's published status (after hysteresis)")
 class StatusChange:
-    previous_status: HealthStatus
-    status: HealthStatus
-    changed_at: dt.datetime
-    check: HealthCheck
+    previous_status: HealthStatus = strawberry.field(description="The published status before")
+    status: HealthStatus = strawberry.field(description="The published status now")
+    changed_at: dt.datetime = strawberry.field(description="When the check that moved it was made (UTC)")
+    check: HealthCheck = strawberry.field(description="The check that moved the status")
     seq: int = strawberry.field(description="The id of the check that moved the status")
-    service_id: strawberry.ID
+    service_id: strawberry.ID = strawberry.field(description="The service whose status changed")
     missed_before: int = strawberry.field(
         description="Changes dropped just before this one because this subscriber fell behind: re-query if > 0"
     )
 
-    @strawberry.field
+    @strawberry.field(description="The service whose status changed, as it is when resolved")
     async def service(self) -> ServiceRef:
         from schema.types.service import Service
 

@@ -9,14 +9,14 @@ import strawberry
 from models import MaintenanceWindow as WindowRow
 
 
-@strawberry.type
+@strawberry.type(description="Planned maintenance: checks inside it count as MAINTENANCE, not downtime")
 class MaintenanceWindow:
-    id: strawberry.ID
-    service_id: strawberry.ID
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    reason: str
-    created_by: str
+    id: strawberry.ID = strawberry.field(description="Window id")
+    service_id: strawberry.ID = strawberry.field(description="The service under maintenance")
+    starts_at: dt.datetime = strawberry.field(description="Start (inclusive, UTC)")
+    ends_at: dt.datetime = strawberry.field(description="End (exclusive, UTC)")
+    reason: str = strawberry.field(description="Why, as given when scheduled; may be empty")
+    created_by: str = strawberry.field(description="Who scheduled it: the token's name, or the CLI")
 
     @strawberry.field(description="The window covers the present moment")
     def active(self) -> bool:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import strawberry
 
 
-@strawberry.type
+@strawberry.type(description="Where a page of a cursor connection sits in the whole list")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="More items follow: pass endCursor as `after` to read them")
+    has_previous_page: bool = strawberry.field(description="Items precede this page")
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first item on the page; null when the page is empty"
+    )
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last item on the page; null when the page is empty"
+    )
 
     @classmethod
     def from_cursors(cls, cursors: list[str], has_next: bool, has_previous: bool) -> PageInfo:

@@ -14,25 +14,25 @@ if TYPE_CHECKING:
     from schema.types.service import Service
 
 
-@strawberry.type
+@strawberry.type(description="A population a reference panel covers")
 class Population:
-    key: str
-    name: str
+    key: str = strawberry.field(description="The service's key for it")
+    name: str = strawberry.field(description="Human-readable name")
 
 
-@strawberry.type
+@strawberry.type(description="A reference panel a service offers; kept (inactive) once it vanishes")
 class ReferencePanel:
     row: strawberry.Private[PanelRow]
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Panel id")
     key: str = strawberry.field(description="The service's own key, e.g. apps@hrc-r1.1@2.0.0: submit it verbatim")
-    label: str
+    label: str = strawberry.field(description="Human-readable name, as the service gives it")
     build: GenomeBuild | None = strawberry.field(description="Parsed from the label; null when the label does not say")
-    populations: list[Population]
+    populations: list[Population] = strawberry.field(description="Populations it covers; empty when not reported")
     is_active: bool = strawberry.field(description="False once the service stopped offering it")
-    first_seen_at: dt.datetime
-    last_seen_at: dt.datetime | None
+    first_seen_at: dt.datetime = strawberry.field(description="When a sync first saw it (UTC)")
+    last_seen_at: dt.datetime | None = strawberry.field(description="When a sync last saw it offered (UTC)")
 
-    @strawberry.field
+    @strawberry.field(description="The service offering it")
     async def service(self) -> Annotated[Service, strawberry.lazy("schema.types.service")]:
         from resolvers.services import get_service
         from schema.types.service import Service
@@ -59,10 +59,12 @@ class ReferencePanel:
         )
 
 
-@strawberry.input
+@strawberry.input(description="Which panels to list; every field narrows the list")
 class ReferencePanelFilter:
-    service_id: strawberry.ID | None = None
-    build: GenomeBuild | None = None
+    service_id: strawberry.ID | None = strawberry.field(default=None, description="Only this service's panels")
+    build: GenomeBuild | None = strawberry.field(default=None, description="Only panels of this build")
     search: str | None = strawberry.field(default=None, description="Matches key or label")
     population: str | None = strawberry.field(default=None, description="A population key the panel offers")
-    include_inactive: bool = False
+    include_inactive: bool = strawberry.field(
+        default=False, description="Also list panels the service no longer offers"
+    )

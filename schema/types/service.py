@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -30,34 +31,50 @@ from schema.types.panel import ReferencePanel
 from schema.types.trends import Sla
 
 
-@strawberry.type
+@strawberry.type(description="A watched service: configuration, live state and what it offers")
 class Service:
     row: strawberry.Private[ServiceRow]
-    id: strawberry.ID
-    name: str
-    type: ServiceType
-    api_type: ApiType
-    base_url: str
-    description: str
-    location: str
-    is_active: bool
-    check_interval_seconds: int
-    timeout_seconds: float
-    verify_tls: bool
+    id: strawberry.ID = strawberry.field(description="Service id")
+    name: str = strawberry.field(description="Unique name")
+    type: ServiceType = strawberry.field(description="Who runs it")
+    api_type: ApiType = strawberry.field(description="The protocol its probe speaks")
+    base_url: str = strawberry.field(description="URL of its API")
+    description: str = strawberry.field(description="Free text; empty when not set")
+    location: str = strawberry.field(description="Where it runs; empty when not set")
+    is_active: bool = strawberry.field(description="Probed on schedule; false: registered but not watched")
+    check_interval_seconds: int = strawberry.field(description="Seconds between scheduled checks")
+    timeout_seconds: float = strawberry.field(description="Probe timeout in seconds")
+    verify_tls: bool = strawberry.field(description="TLS certificates are verified; false only for test servers")
     has_credential: bool = strawberry.field(description="A credential is stored; it can never be read back")
-    status: HealthStatus
-    circuit_state: CircuitState
-    consecutive_failures: int
-    last_checked_at: dt.datetime | None
-    next_check_at: dt.datetime | None
-    status_changed_at: dt.datetime | None
-    response_time_ms: float | None
-    last_failure_kind: FailureKind | None
-    last_message: str
-    service_version: str | None
-    capabilities_synced_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    status: HealthStatus = strawberry.field(
+        description="Published status (after hysteresis); UNKNOWN until first checked"
+    )
+    circuit_state: CircuitState = strawberry.field(description="Circuit breaker state: OPEN pauses probing")
+    consecutive_failures: int = strawberry.field(description="Failed checks in a row, as the breaker counts them")
+    last_checked_at: dt.datetime | None = strawberry.field(
+        description="When the last check was made (UTC); null: never checked"
+    )
+    next_check_at: dt.datetime | None = strawberry.field(
+        description="When the next check is due (UTC); null: not scheduled"
+    )
+    status_changed_at: dt.datetime | None = strawberry.field(
+        description="When the published status last changed (UTC); null: never"
+    )
+    response_time_ms: float | None = strawberry.field(
+        description="Response time of the last check, in ms; null when none came"
+    )
+    last_failure_kind: FailureKind | None = strawberry.field(
+        description="Why the last check failed; null when it did not"
+    )
+    last_message: str = strawberry.field(description="What the last check found, for humans")
+    service_version: str | None = strawberry.field(
+        description="The version the service last reported; null: never reported"
+    )
+    capabilities_synced_at: dt.datetime | None = strawberry.field(
+        description="When capabilities and panels were last learned (UTC); null: never"
+    )
+    created_at: dt.datetime = strawberry.field(description="When it was registered (UTC)")
+    updated_at: dt.datetime = strawberry.field(description="When its row last changed (UTC), including by checks")
 
     @classmethod
     def from_row(cls, row: ServiceRow) -> Service:
@@ -95,7 +112,9 @@ class Service:
         description="Share of counted checks in the window that found the service up, under the uptime policy "
         "(MAINTENANCE and UNKNOWN left out, DEGRADED up, by default); read from rollups. Null: no data"
     )
-    async def uptime(self, info: Info, window: TrendWindow) -> float | None:
+    async def uptime(
+        self, info: Info, window: Annotated[TrendWindow, strawberry.argument(description="How far back to look")]
+    ) -> float | None:
         return await availability.uptime(self.row.id, window.value, info.context.deps.settings)
 
     @strawberry.field(
@@ -119,7 +138,13 @@ class Service:
         return self.row.cost_per_job
 
     @strawberry.field(description="Availability, downtime and error budget against the SLA target over the window")
-    async def sla(self, info: Info, window: TrendWindow = TrendWindow.LAST_30_DAYS) -> Sla:
+    async def sla(
+        self,
+        info: Info,
+        window: Annotated[
+            TrendWindow, strawberry.argument(description="How far back to look")
+        ] = TrendWindow.LAST_30_DAYS,
+    ) -> Sla:
         value = await availability.sla(self.row.id, self.row.sla_target, window.value, info.context.deps.settings)
         return Sla.from_value(value)
 
@@ -132,13 +157,18 @@ class Service:
     async def maintenance_windows(self) -> list[MaintenanceWindow]:
         return [MaintenanceWindow.from_row(row) for row in await maintenance.open_windows(self.row.id)]
 
-    @strawberry.field
+    @strawberry.field(description="What discovery last learned it offers; null: never learned")
     async def capabilities(self) -> Capabilities | None:
         value = capabilities_from_json(self.row.capabilities)
         return None if value is None else Capabilities.from_value(value)
 
-    @strawberry.field
-    async def reference_panels(self, include_inactive: bool = False) -> list[ReferencePanel]:
+    @strawberry.field(description="Its panels, by key; active only unless includeInactive")
+    async def reference_panels(
+        self,
+        include_inactive: Annotated[
+            bool, strawberry.argument(description="Also list panels it no longer offers")
+        ] = False,
+    ) -> list[ReferencePanel]:
         rows = PanelRow.filter(service_id=self.row.id)
         if not include_inactive:
             rows = rows.filter(is_active=True)
@@ -155,10 +185,10 @@ class Service:
         return [ServiceDependency.from_row(row) for row in rows]
 
 
-@strawberry.type
+@strawberry.type(description="`service` needs `dependsOn`; if required, shown DEGRADED while `dependsOn` is UNHEALTHY")
 class ServiceDependency:
-    service: Service
-    depends_on: Service
+    service: Service = strawberry.field(description="The service that needs the other")
+    depends_on: Service = strawberry.field(description="The service needed")
     required: bool = strawberry.field(description="A required dependency blocks deleting the service depended on")
 
     @classmethod
@@ -170,32 +200,34 @@ class ServiceDependency:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A service and its cursor")
 class ServiceEdge:
-    cursor: str
-    node: Service
+    cursor: str = strawberry.field(description="Pass as `after` to read the services after this one")
+    node: Service = strawberry.field(description="The service")
 
 
-@strawberry.type
+@strawberry.type(description="Registered services, by id")
 class ServiceConnection:
-    edges: list[ServiceEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[ServiceEdge] = strawberry.field(description="This page")
+    page_info: PageInfo = strawberry.field(description="Whether there is more")
+    total_count: int = strawberry.field(description="Services matching the filter, on all pages")
 
-    @strawberry.field
+    @strawberry.field(description="This page without cursors")
     def nodes(self) -> list[Service]:
         return [edge.node for edge in self.edges]
 
 
-@strawberry.input
+@strawberry.input(description="Which services to list; every field given narrows the list")
 class ServiceFilter:
-    type: ServiceType | None = None
-    api_type: ApiType | None = None
-    status: HealthStatus | None = None
+    type: ServiceType | None = strawberry.field(default=None, description="Only services of this type")
+    api_type: ApiType | None = strawberry.field(default=None, description="Only services probed with this protocol")
+    status: HealthStatus | None = strawberry.field(default=None, description="Only services with this published status")
     search: str | None = strawberry.field(default=None, description="Matches name, description or location")
     panel: str | None = strawberry.field(default=None, description="Offers an active panel whose key or label matches")
     build: GenomeBuild | None = strawberry.field(default=None, description="Offers an active panel of this build")
-    is_active: bool | None = None
+    is_active: bool | None = strawberry.field(
+        default=None, description="Only active (true) or inactive (false) services"
+    )
 
 
 __all__ = ["Service", "ServiceConnection", "ServiceDependency", "ServiceEdge", "ServiceFilter"]

@@ -9,16 +9,18 @@ from tortoise.exceptions import OperationalError
 from models import Service
 from models.db import migrate, open_database, pending_migrations, tortoise_config
 
+ALL = ["models.0001_initial", "models.0002_rollups_incidents_sla", "models.0003_alerts"]
 
-async def test_migrations_apply_then_roll_back_to_nothing(database_url: str) -> None:
-    config = tortoise_config(database_url)
+
+async def test_migrations_apply_then_roll_back_to_nothing(empty_database_url: str) -> None:
+    config = tortoise_config(empty_database_url)
     async with open_database(config, apply_migrations=False):
-        assert await pending_migrations(config) == ["models.0001_initial", "models.0002_rollups_incidents_sla"]
+        assert await pending_migrations(config) == ALL
         await migrate(config)
         assert await pending_migrations(config) == []
         assert await Service.all().count() == 0
         await migrate(config, "zero")
-        assert await pending_migrations(config) == ["models.0001_initial", "models.0002_rollups_incidents_sla"]
+        assert await pending_migrations(config) == ALL
         connection = Tortoise.get_connection(next(iter(config["connections"])))
         with pytest.raises(OperationalError):
             await connection.execute_query("SELECT count(*) FROM service")

@@ -21,16 +21,14 @@ from resolvers.rollups import DAY, HOUR, MINUTE, Tally, bin_middle_ms, latency_b
 from tests.unit.resolvers.conftest import add_service
 from tests.unit.resolvers.timeline import T0, Timeline, observation
 
-checks_strategy = st.lists(
-    st.tuples(
-        st.integers(0, 1),  # which service
-        st.integers(0, 3 * 24 * 60 * 60),  # seconds after T0: crosses minute, hour and day buckets
-        st.sampled_from(list(HealthStatus)),
-        st.one_of(st.none(), st.floats(0.0, 60_000.0, allow_nan=False)),
-        st.one_of(st.none(), st.sampled_from([FailureKind.TIMEOUT, FailureKind.DNS, FailureKind.HTTP_5XX])),
-    ),
-    max_size=40,
+check_strategy = st.tuples(
+    st.integers(0, 1),  # which service
+    st.integers(0, 3 * 24 * 60 * 60),  # seconds after T0: crosses minute, hour and day buckets
+    st.sampled_from(list(HealthStatus)),
+    st.one_of(st.none(), st.floats(0.0, 60_000.0, allow_nan=False)),
+    st.one_of(st.none(), st.sampled_from([FailureKind.TIMEOUT, FailureKind.DNS, FailureKind.HTTP_5XX])),
 )
+checks_strategy = st.lists(check_strategy, max_size=40)
 
 
 def _comparable(tally: Tally) -> dict[str, object]:
@@ -90,6 +88,20 @@ def test_percentiles_are_clamped_to_the_observed_range_and_use_nearest_rank() ->
     assert tally.percentile_ms(0.95) == pytest.approx(1000.0, rel=0.05)
     assert tally.percentile_ms(1.0) <= 1000.0 and tally.percentile_ms(0.0) >= 10.0
     assert Tally().percentile_ms(0.5) is None
+
+
+@given(st.lists(st.lists(check_strategy, max_size=5), max_size=6))
+def test_absorbing_rollup_rows_equals_merging_them(rows: list) -> None:
+    merged, absorbed = Tally(), Tally()
+    for checks in rows:
+        row = Tally()
+        for _, _, status, latency, kind in checks:
+            row.add(status, latency, None if kind is None else kind.value)
+        values = row.as_fields()
+        merged.merge(Tally.from_values(values))
+        absorbed.absorb(values)
+    assert _comparable(absorbed) == _comparable(merged)
+    assert absorbed.latency_sum_ms == pytest.approx(merged.latency_sum_ms)
 
 
 async def test_retention_prunes_old_checks_in_batches_but_keeps_rollups_and_changed_status_checks(deps: Deps) -> None:

@@ -26,11 +26,18 @@ from schema.types.dashboard import Dashboard
 from schema.types.enums import GenomeBuild, TrendWindow
 from schema.types.health import HealthCheck, HealthCheckConnection, HealthCheckEdge
 from schema.types.incident import Incident, IncidentConnection, IncidentEdge
-from schema.types.pagination import PageInfo
+from schema.types.pagination import build_connection
 from schema.types.panel import ReferencePanel, ReferencePanelFilter
 from schema.types.recommendation import ServiceRecommendation
 from schema.types.service import Service, ServiceConnection, ServiceEdge, ServiceFilter
 from schema.types.trends import HealthTrends
+
+
+async def _optional_service_id(service_id: strawberry.ID | None) -> int | None:
+    """The id of an existing service (NOT_FOUND otherwise), or None for "every service"."""
+    if service_id is None:
+        return None
+    return (await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")).id
 
 
 @strawberry.type(description="Reads; each needs a VIEWER token unless VIGIL_ANONYMOUS_READ is on")
@@ -61,12 +68,7 @@ class Query:
             is_active=f.is_active,
         )
         page = await services.list_services(query, page_size(first, info.context.deps.settings.max_page_size), after)
-        edges = [ServiceEdge(cursor=c, node=Service.from_row(r)) for r, c in zip(page.rows, page.cursors, strict=True)]
-        return ServiceConnection(
-            edges=edges,
-            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
-            total_count=page.total_count,
-        )
+        return build_connection(ServiceConnection, ServiceEdge, page, Service.from_row)
 
     @strawberry.field(description="One service by id; null when there is none")
     async def service(
@@ -119,15 +121,7 @@ class Query:
         page = await history.health_history(
             row.id, since, until, page_size(first, info.context.deps.settings.max_page_size), after
         )
-        edges = [
-            HealthCheckEdge(cursor=c, node=HealthCheck.from_row(r))
-            for r, c in zip(page.rows, page.cursors, strict=True)
-        ]
-        return HealthCheckConnection(
-            edges=edges,
-            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
-            total_count=page.total_count,
-        )
+        return build_connection(HealthCheckConnection, HealthCheckEdge, page, HealthCheck.from_row)
 
     @strawberry.field(description="One service over a window: a chart-sized series of buckets and a summary")
     async def trends(
@@ -161,18 +155,10 @@ class Query:
         ] = None,
     ) -> IncidentConnection:
         await require_read(info)
-        sid = None
-        if service_id is not None:
-            sid = (await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")).id
+        sid = await _optional_service_id(service_id)
         size = page_size(first, info.context.deps.settings.max_page_size)
         page = await incident_log.list_incidents(sid, open_only, size, after)
-        pairs = zip(page.rows, page.cursors, strict=True)
-        edges = [IncidentEdge(cursor=c, node=Incident.from_row(r)) for r, c in pairs]
-        return IncidentConnection(
-            edges=edges,
-            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
-            total_count=page.total_count,
-        )
+        return build_connection(IncidentConnection, IncidentEdge, page, Incident.from_row)
 
     @strawberry.field(description="Alerts the rules raised, newest first, each with its deliveries; one service or all")
     async def alerts(
@@ -191,17 +177,10 @@ class Query:
         ] = None,
     ) -> AlertConnection:
         await require_read(info)
-        sid = None
-        if service_id is not None:
-            sid = (await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")).id
+        sid = await _optional_service_id(service_id)
         size = page_size(first, info.context.deps.settings.max_page_size)
         page = await alert_log.list_alerts(sid, firing_only, size, after)
-        pairs = zip(page.rows, page.cursors, strict=True)
-        return AlertConnection(
-            edges=[AlertEdge(cursor=c, node=Alert.from_row(r)) for r, c in pairs],
-            page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
-            total_count=page.total_count,
-        )
+        return build_connection(AlertConnection, AlertEdge, page, Alert.from_row)
 
     @strawberry.field(description="The platform at a glance: status counts, services needing attention, changes")
     async def dashboard(self, info: Info) -> Dashboard:

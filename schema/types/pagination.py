@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import strawberry
+
+from resolvers.pagination import Page
+
+C = TypeVar("C")
 
 
 @strawberry.type(description="Where a page of a cursor connection sits in the whole list")
@@ -24,3 +31,14 @@ class PageInfo:
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         )
+
+
+def build_connection(
+    connection: Callable[..., C], edge: Callable[..., Any], page: Page, node: Callable[[Any], Any]
+) -> C:
+    """One page of rows as a connection: each row converted by `node`, with its cursor."""
+    return connection(
+        edges=[edge(cursor=cursor, node=node(row)) for row, cursor in zip(page.rows, page.cursors, strict=True)],
+        page_info=PageInfo.from_cursors(list(page.cursors), page.has_next_page, page.has_previous_page),
+        total_count=page.total_count,
+    )

@@ -12,8 +12,8 @@ Three kinds of process, so that each figure belongs to one thing:
   `adapter.check` as its probe. A fresh process makes ru_maxrss the peak of that scenario alone.
 - this process, which starts the others, enforces the time limits and prints the table.
 
-A Cloudgene check is two sequential requests (`/api/v2/server`, then `/api/v2/server/counters`),
-so one check of a healthy service takes at least 2 x latency.
+A Cloudgene check is two requests sent together (`/api/v2/server` and `/api/v2/server/counters`),
+so one check of a healthy service takes at least one latency.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ class Scenario:
 
     @property
     def floor_s(self) -> float:
-        """The least time a first sweep can take: waves of `max_in_flight` checks of 2 requests."""
+        """The least time a first sweep can take: waves of `max_in_flight` checks, one round trip each."""
         waves = math.ceil((self.services - self.hanging) / self.max_in_flight)
-        return waves * 2 * self.latency_s
+        return waves * self.latency_s
 
     def label(self) -> str:
         load = f"{self.hanging} hanging" if self.hanging else "all healthy"
@@ -343,7 +343,7 @@ def report(scenario: Scenario, runs: Sequence[Outcome], failures: Sequence[str])
     healthy = scenario.services - scenario.hanging
     if scenario.max_initial_offset_s == 0:
         verdict = "n/a" if got.healthy_all_s is None else ("yes" if got.healthy_all_s <= TARGET_S else "NO")
-        note = f"(target <= {TARGET_S:g} s: {verdict}; floor ceil(n/in_flight) x 2 x latency = "
+        note = f"(target <= {TARGET_S:g} s: {verdict}; floor ceil(n/in_flight) x latency = "
         note += f"{scenario.floor_s:.2f} s)"
     else:
         note = "(includes the random start offset; lag below is the queueing part)"
@@ -401,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for in_flight in args.in_flight
     ]
     print(
-        f"{args.services} services, latency {args.latency:g} s per request (a Cloudgene check is 2 requests),"
+        f"{args.services} services, latency {args.latency:g} s per request (a Cloudgene check: 2 concurrent requests),"
         f" probe timeout {args.timeout:g} s, interval {INTERVAL_S:g} s, {args.loop} loop,"
         f" {args.servers - hang_servers} healthy + {hang_servers} hanging simulator servers"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import venv
@@ -40,16 +41,27 @@ def ensure_venv(extras: str) -> None:
     marker.write_text(stamp)
 
 
+def run(args: list[str]) -> int:
+    """Runs a child in the foreground. Ctrl-C reaches it too (same process group) and it shuts
+    down cleanly, so this process only waits for it instead of dying with a traceback."""
+    child = subprocess.Popen(args, cwd=ROOT)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command in ("demo", "serve"):
         ensure_venv("")
-        return subprocess.call([str(BIN / "vigil"), command, *rest], cwd=ROOT)
+        return run([str(BIN / "vigil"), command, *rest])
     if command == "test":
         ensure_venv("test,ga4gh")
-        code = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+        code = run([str(BIN / "python"), "-m", "pytest", *rest])
         if code == 0 and not rest:
-            code = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+            code = run([str(BIN / "ruff"), "check", "."])
         return code
     print(__doc__)
     return 0 if command == "help" else 2

@@ -26,7 +26,7 @@ from schema.types.dashboard import Dashboard
 from schema.types.enums import GenomeBuild, TrendWindow
 from schema.types.health import HealthCheck, HealthCheckConnection, HealthCheckEdge
 from schema.types.incident import Incident, IncidentConnection, IncidentEdge
-from schema.types.pagination import build_connection
+from schema.types.pagination import After, OptionalPageSize, build_connection
 from schema.types.panel import ReferencePanel, ReferencePanelFilter
 from schema.types.recommendation import ServiceRecommendation
 from schema.types.service import Service, ServiceConnection, ServiceEdge, ServiceFilter
@@ -52,9 +52,7 @@ class Query:
         first: Annotated[
             int, strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE (more is BAD_USER_INPUT)")
         ] = 50,
-        after: Annotated[
-            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
-        ] = None,
+        after: After = None,
     ) -> ServiceConnection:
         await require_read(info)
         f = filter or ServiceFilter()
@@ -112,9 +110,7 @@ class Query:
         first: Annotated[
             int, strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE (more is BAD_USER_INPUT)")
         ] = 100,
-        after: Annotated[
-            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
-        ] = None,
+        after: After = None,
     ) -> HealthCheckConnection:
         await require_read(info)
         row = await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")
@@ -146,13 +142,8 @@ class Query:
             strawberry.ID | None, strawberry.argument(description="One service's incidents; null: every service's")
         ] = None,
         open_only: Annotated[bool, strawberry.argument(description="Only incidents that have not ended")] = False,
-        first: Annotated[
-            int | None,
-            strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE; null: VIGIL_MAX_PAGE_SIZE"),
-        ] = 50,
-        after: Annotated[
-            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
-        ] = None,
+        first: OptionalPageSize = 50,
+        after: After = None,
     ) -> IncidentConnection:
         await require_read(info)
         sid = await _optional_service_id(service_id)
@@ -168,13 +159,8 @@ class Query:
             strawberry.ID | None, strawberry.argument(description="One service's alerts; null: every alert")
         ] = None,
         firing_only: Annotated[bool, strawberry.argument(description="Only alerts that have not resolved")] = False,
-        first: Annotated[
-            int | None,
-            strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE; null: VIGIL_MAX_PAGE_SIZE"),
-        ] = 50,
-        after: Annotated[
-            str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
-        ] = None,
+        first: OptionalPageSize = 50,
+        after: After = None,
     ) -> AlertConnection:
         await require_read(info)
         sid = await _optional_service_id(service_id)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from resolvers.pagination import Page
 
 C = TypeVar("C")
+
+# Arguments every paginated root field takes, described once.
+After = Annotated[
+    str | None, strawberry.argument(description="A cursor from the previous page: read the items after it")
+]
+OptionalPageSize = Annotated[
+    int | None, strawberry.argument(description="Page size, 0 to VIGIL_MAX_PAGE_SIZE; null: VIGIL_MAX_PAGE_SIZE")
+]
 
 
 @strawberry.type(description="Where a page of a cursor connection sits in the whole list")

@@ -89,9 +89,22 @@ def make_settings(database_url: str, tmp_path: pathlib.Path, **overrides: Any) -
     return Settings(_env_file=None, **values)
 
 
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[LiveVigil]:
+    """A live Vigil with these settings, and an HTTP client session to call it with."""
+    async with serve(settings) as url, aiohttp.ClientSession() as http:
+        yield LiveVigil(url=url, http=http, settings=settings)
+
+
 @pytest.fixture
 async def live(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
     """Vigil on SQLite and on PostgreSQL, probe loop off (registry tests need no probing)."""
-    settings = make_settings(database_url, tmp_path)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
+    async with running(make_settings(database_url, tmp_path)) as vigil:
+        yield vigil
+
+
+@pytest.fixture
+async def anonymous_live(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
+    """Like `live`, with VIGIL_ANONYMOUS_READ on."""
+    async with running(make_settings(database_url, tmp_path, anonymous_read=True)) as vigil:
+        yield vigil

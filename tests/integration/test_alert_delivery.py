@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pathlib
 
-import aiohttp
-
 from simulators import Behaviour, CloudgeneSimulator
 from tests.fakes import serving
 from tests.fakes.webhook import receiving
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import make_settings, running
 
 REGISTER = """
 mutation($url: String!) {
@@ -35,8 +33,7 @@ async def test_an_outage_seen_by_the_probe_loop_fires_one_webhook_and_resolves_w
             alert_min_checks=100_000,  # the rate rules stay quiet: this test is about service_unhealthy
             alert_webhooks=[webhook],
         )
-        async with serve(settings) as url, aiohttp.ClientSession() as http:
-            live = LiveVigil(url=url, http=http, settings=settings)
+        async with running(settings) as live:
             answer = await live.gql(REGISTER, {"url": target})
             service_id = answer["data"]["registerService"]["service"]["id"]
             fired = await receiver.next(seconds=15)

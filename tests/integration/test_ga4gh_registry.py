@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pathlib
-from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
-import aiohttp
 import pytest
 
 from config import Settings
@@ -22,19 +20,11 @@ from models import ReferencePanel, Role, Service
 from probes.result import ApiType, Capabilities, Engine, GenomeBuild, HealthStatus, ServiceType, WorkflowType
 from resolvers.panels import capabilities_to_json
 from tests.conftest import _services_required
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil, make_settings, running
 
 REGISTRY = "/ga4gh/registry/v1"
 ENDPOINTS = ("/services", "/services/types", "/service-info")
 SERVICE_INFO_REQUIRED = ("id", "name", "type", "organization", "version")
-
-
-@pytest.fixture
-async def anonymous_live(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
-    """Like `live`, with VIGIL_ANONYMOUS_READ on."""
-    settings = make_settings(database_url, tmp_path, anonymous_read=True)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
 
 
 async def get(live: LiveVigil, path: str, *, token: str | None = None) -> tuple[int, str, Any]:
@@ -219,9 +209,8 @@ async def test_configured_organization_names_vigil_and_services_that_report_none
     settings = make_settings(
         database_url, tmp_path, organization_name=org["name"], organization_url=org["url"], anonymous_read=True
     )
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
+    async with running(settings) as vigil:
         await add_services()
-        vigil = LiveVigil(url=url, http=http, settings=settings)
         _, _, info = await get(vigil, "/service-info")
         _, _, services = await get(vigil, "/services")
     assert info["organization"] == org

@@ -7,20 +7,17 @@ the same database with probing off, so every query reads the same, settled histo
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import pathlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from models import Role
 from simulators import Behaviour, CloudgeneSimulator
 from tests.fakes import serving
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil, make_settings, running
 from tests.integration.test_live_status import HEALTH_CHECKED, next_event, register, subscription
 
 PER_SERVICE = """
@@ -59,12 +56,6 @@ PLATFORM = """
 }"""
 STATUSES = ("HEALTHY", "DEGRADED", "UNHEALTHY", "MAINTENANCE", "UNKNOWN")
 UP, COUNTED = ("HEALTHY", "DEGRADED"), ("HEALTHY", "DEGRADED", "UNHEALTHY")  # the default uptime policy
-
-
-@contextlib.asynccontextmanager
-async def vigil(settings: Any) -> AsyncIterator[LiveVigil]:
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
 
 
 async def read_until(checks: Any, done: Callable[[dict[str, Any]], bool]) -> None:
@@ -132,10 +123,10 @@ async def test_trends_uptime_dashboard_incidents_and_analytics_tell_one_story(
     database_url: str, tmp_path: pathlib.Path
 ) -> None:
     probing = make_settings(database_url, tmp_path, probes_enabled=True, min_check_interval_seconds=1)
-    async with vigil(probing) as live:
+    async with running(probing) as live:
         ids = await drive_history(live)
 
-    async with vigil(make_settings(database_url, tmp_path, max_page_size=1000)) as live:
+    async with running(make_settings(database_url, tmp_path, max_page_size=1000)) as live:
         answers = {}
         for name, sid in ids.items():
             answer = await live.gql(PER_SERVICE, {"id": sid}, role=Role.VIEWER)

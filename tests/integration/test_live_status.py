@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from models import Role, StatusEvent
 from simulators import Behaviour, CloudgeneSimulator
 from tests.fakes import serving
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil, make_settings, running
 
 STATUS_CHANGED = """
 subscription($ids: [ID!]) {
@@ -37,8 +37,8 @@ mutation($name: String!, $url: String!) {
 async def watching(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
     """Vigil with its probe loop on, checking every second."""
     settings = make_settings(database_url, tmp_path, probes_enabled=True, min_check_interval_seconds=1)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
+    async with running(settings) as vigil:
+        yield vigil
 
 
 def transport(live: LiveVigil, token: str | None, subprotocol: str) -> WebsocketsTransport:

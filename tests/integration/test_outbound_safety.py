@@ -5,11 +5,10 @@ from __future__ import annotations
 import pathlib
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from models import Service
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil, make_settings, running
 
 REGISTER = """
 mutation($url: String!) {
@@ -23,8 +22,8 @@ DISCOVER = "mutation($url: String!) { discoverServices(url: $url) { services { b
 async def strict(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
     """Vigil with the production default: no private or loopback targets."""
     settings = make_settings(database_url, tmp_path, allow_private_targets=False)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
+    async with running(settings) as vigil:
+        yield vigil
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,10 @@ import json
 import logging
 import pathlib
 
-import aiohttp
 import pytest
 
 from models import AuditEvent, Role, Service
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil, make_settings, running
 
 REGISTER = """
 mutation($input: RegisterServiceInput!) {
@@ -270,8 +269,7 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
 
 async def test_too_many_mutations_are_rate_limited_with_a_retry_hint(database_url: str, tmp_path: pathlib.Path) -> None:
     settings = make_settings(database_url, tmp_path, mutation_rate_limit_per_minute=3)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        vigil = LiveVigil(url=url, http=http, settings=settings)
+    async with running(settings) as vigil:
         answers = [
             await vigil.gql(REGISTER, {"input": michigan(name=f"S{n}", baseUrl=f"https://s{n}.example")})
             for n in range(4)

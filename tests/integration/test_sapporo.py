@@ -18,15 +18,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from models import Role
 from tests.conftest import _services_required
-from tests.integration.conftest import LiveVigil, make_settings, serve
+from tests.integration.conftest import LiveVigil
 
 WES_PREFIX = "/ga4gh/wes/v1"
 START_DEADLINE_S = 20.0
@@ -128,14 +127,6 @@ def sapporo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_DEADLINE_S)
-
-
-@pytest.fixture
-async def anonymous_live(database_url: str, tmp_path: pathlib.Path) -> AsyncIterator[LiveVigil]:
-    """Like `live`, with VIGIL_ANONYMOUS_READ on, so Vigil may crawl its own GA4GH registry."""
-    settings = make_settings(database_url, tmp_path, anonymous_read=True)
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
-        yield LiveVigil(url=url, http=http, settings=settings)
 
 
 def data(answer: dict[str, Any], field: str) -> Any:

@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 import events
 from config import Settings
 from models import db
+from models.leases import migration_lock, open_lease
 from probes.adapter import check
 from probes.address_policy import AddressPolicy, PolicyResolver
 from probes.http import HttpLimits
@@ -27,20 +28,33 @@ from probes.observation import Observation
 from probes.result import ProbeResult, ProbeTarget
 from probes.schedule import ScheduleSettings
 from probes.supervisor import ProbeSupervisor, SupervisorSettings
+from resolvers import views
 from resolvers.alerts import AlertEvaluator
+from resolvers.cache import CacheSettings, open_cache
 from resolvers.credentials import load_cipher
 from resolvers.deps import Deps
-from resolvers.monitoring import initial_watches
+from resolvers.ownership import Ownership
 from resolvers.ratelimit import RateLimits
 from resolvers.recording import BatchRecorder
 from resolvers.retention import RetentionTask
+from resolvers.usage import UsageCounters
 from schema.build import build_schema
-from schema.metrics import operation_metrics
+from schema.metrics import UsageObserver, operation_metrics
 from schema.view import VigilGraphQL
 from web import ga4gh_registry, status_page
 from web.metrics import CountedWebSockets, VigilMetrics
 
 log = logging.getLogger("vigil")
+
+
+def cache_settings(settings: Settings) -> CacheSettings:
+    return CacheSettings(
+        l1_ttl_seconds=settings.cache_l1_ttl_seconds,
+        l1_max_entries=settings.cache_l1_max_entries,
+        l2_ttl_seconds=settings.cache_l2_ttl_seconds,
+        check_coalesce_seconds=settings.cache_check_coalesce_seconds,
+        key_prefix=settings.redis_prefix,
+    )
 
 
 def supervisor_settings(settings: Settings) -> SupervisorSettings:
@@ -57,15 +71,22 @@ def supervisor_settings(settings: Settings) -> SupervisorSettings:
 
 @contextlib.asynccontextmanager
 async def open_deps(
-    settings: Settings, *, run_probes: bool, observe: Callable[[Observation], None] | None = None
+    settings: Settings,
+    *,
+    run_probes: bool,
+    observe: Callable[[Observation], None] | None = None,
+    usage: UsageCounters | None = None,
 ) -> AsyncIterator[Deps]:
     """Every shared resource, opened in order and closed in reverse (the CLI uses it too).
 
     `observe` hears each observation the probe loop wrote, after its commit (the app's metrics).
+    `usage`, the cluster-wide counters the platform alert rules read, is created by the caller
+    (the schema counts into it) and opened here; without it those rules are not evaluated.
     """
     config = db.tortoise_config(settings.database_url, pool_max_size=settings.db_pool_max_size)
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(db.open_database(config))
+        async with migration_lock(settings.database_url):  # replicas that start together migrate in turn
+            await stack.enter_async_context(db.open_database(config))
         cipher = load_cipher(settings.secret_key, settings.resolved_secret_key_file())
         policy = AddressPolicy(
             allow_private=settings.allow_private_targets, allow_metadata=settings.allow_metadata_targets
@@ -79,8 +100,27 @@ async def open_deps(
                 connector=aiohttp.TCPConnector(limit=max(settings.probe_concurrency, 100), resolver=resolver),
             )
         )
-        broker = await stack.enter_async_context(events.open_broker(settings.redis_url))
+        broker = await stack.enter_async_context(
+            events.open_broker(settings.redis_url, channel_prefix=settings.redis_prefix)
+        )
+        cache = None
+        if settings.cache_enabled:
+            cache = await stack.enter_async_context(
+                open_cache(
+                    cache_settings(settings),
+                    broker=broker,
+                    redis_url=settings.redis_url,
+                    signing_key=cipher.derive_key(b"cache signing"),
+                )
+            )
+        # --- usage counters (resolvers/usage.py): after the cache they sample, so they close before it
+        if usage is not None:
+            if cache is not None:
+                usage.follow_cache(cache)
+            await stack.enter_async_context(usage)
+        # --- end usage counters
         supervisor = recorder = None
+        ownership: Ownership | None = None
         if run_probes:
             # Entered before the supervisor so that it closes after it: checks still in flight
             # at shutdown are written before the database closes.
@@ -90,7 +130,7 @@ async def open_deps(
             if settings.alerts_enabled:
                 # After the session and broker it uses, so it closes (deliveries finished) before them.
                 await stack.enter_async_context(
-                    AlertEvaluator(settings, http, broker, grace_seconds=settings.shutdown_grace_seconds)
+                    AlertEvaluator(settings, http, broker, grace_seconds=settings.shutdown_grace_seconds, usage=usage)
                 )
 
             async def probe(target: ProbeTarget) -> ProbeResult:
@@ -101,15 +141,22 @@ async def open_deps(
                 if await recorder.record(observation) is not None and observe is not None:
                     observe(observation)
 
+            # Ownership (docs/deployment.md): the supervisor starts empty and watches the services
+            # of the slots this replica leases. The lease is entered first so that it closes last:
+            # no other replica takes a service over while a check of it is still being recorded.
+            lease = await stack.enter_async_context(
+                open_lease(settings.database_url, round_s=settings.lease_interval_seconds)
+            )
+            ownership = Ownership(lease, broker, cipher, round_s=settings.lease_interval_seconds)
             supervisor = await stack.enter_async_context(
                 ProbeSupervisor(
                     probe,
-                    on_result if observe is not None else recorder.record,
-                    watches=await initial_watches(cipher),
+                    ownership.guard(on_result if observe is not None else recorder.record),
                     settings=supervisor_settings(settings),
                 )
             )
-        yield Deps(
+            await stack.enter_async_context(ownership.driving(supervisor))
+        deps = Deps(
             settings=settings,
             http=http,
             limits=limits,
@@ -118,16 +165,24 @@ async def open_deps(
             supervisor=supervisor,
             recorder=recorder,
             rate_limits=RateLimits.per_minute(settings.rate_limit_per_minute, settings.mutation_rate_limit_per_minute),
+            cache=cache,
+            ownership=ownership,
         )
+        if cache is not None:
+            cache.add_warmer(lambda: views.warm(deps))
+        yield deps
 
 
 def create_app(settings: Settings) -> Starlette:
     config = db.tortoise_config(settings.database_url, pool_max_size=settings.db_pool_max_size)
     metrics = VigilMetrics()  # this app's own registry: several apps may share a process
+    usage = UsageCounters.from_settings(settings)  # the schema counts into it; the lifespan opens it
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Deps]]:
-        async with open_deps(settings, run_probes=settings.probes_enabled, observe=metrics.observe) as deps:
+        async with open_deps(
+            settings, run_probes=settings.probes_enabled, observe=metrics.observe, usage=usage
+        ) as deps:
             metrics.bind(deps)
             log.info(
                 "Vigil ready: database %s, probes %s",
@@ -140,7 +195,7 @@ def create_app(settings: Settings) -> Starlette:
                 metrics.bind(None)
 
     graphql = VigilGraphQL(
-        build_schema(settings, extensions=[operation_metrics(metrics)]),
+        build_schema(settings, extensions=[operation_metrics(metrics, UsageObserver(usage))]),
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=False,
         allowed_origins=settings.allowed_origins,
@@ -160,10 +215,18 @@ def create_app(settings: Settings) -> Starlette:
                 problems.append(f"migrations not applied: {', '.join(pending)}")
         except Exception as exc:  # any database failure means "not ready"; say which
             problems.append(f"database unreachable: {exc.__class__.__name__}: {exc}")
+        degraded: list[str] = []
         if not deps.broker.healthy:
-            problems.append(f"event broker degraded: {deps.broker.last_error}")
-        body = {"status": "ready" if not problems else "not ready", "problems": problems}
-        return JSONResponse(body, status_code=200 if not problems else 503)
+            degraded.append(f"events stay in this replica (Redis unreachable): {deps.broker.last_error}")
+        if deps.cache is not None and deps.cache.degraded_reason is not None:
+            degraded.append(deps.cache.degraded_reason)
+        if not usage.healthy:
+            degraded.append(f"platform alert counters stay in this replica (Redis unreachable): {usage.last_error}")
+        status = "not ready" if problems else "degraded" if degraded else "ready"
+        body = {"status": status, "problems": problems, "degraded": degraded}
+        if deps.ownership is not None:
+            body["ownership"] = deps.ownership.stats.as_dict()
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -36,6 +36,23 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="redis://HOST:PORT/DB for the shared cache and cross-replica events; unset: in-memory"
     )
+    redis_prefix: str = Field(
+        "vigil:",
+        min_length=1,
+        max_length=100,
+        description="Prefix of every Redis key and channel; replicas of one deployment share it, others differ",
+    )
+    cache_enabled: bool = Field(True, description="Cache read models (dashboard, lists, trends); docs/caching.md")
+    cache_l1_ttl_seconds: PositiveSeconds = Field(
+        10.0, description="Backstop lifetime of an in-process (L1) cache entry; events invalidate sooner"
+    )
+    cache_l1_max_entries: int = Field(2000, ge=1, le=1_000_000, description="Most L1 entries kept per cache region")
+    cache_l2_ttl_seconds: PositiveSeconds = Field(
+        300.0, description="Backstop lifetime of a shared (L2, Redis) cache entry; events invalidate sooner"
+    )
+    cache_check_coalesce_seconds: float = Field(
+        2.0, ge=0, le=3600, description="New checks invalidate the cache at most this often (status changes at once)"
+    )
     secret_key: str | None = Field(
         None,
         description="Key that encrypts service credentials at rest. Unset: a key is generated on first run "
@@ -103,6 +120,13 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: PositiveSeconds = Field(
         5.0, description="How long in-flight probes may finish at shutdown before they are cancelled"
     )
+    lease_interval_seconds: float = Field(
+        2.0,
+        ge=0.1,
+        le=60,
+        description="Time between two ownership rounds of a probing replica (docs/deployment.md): a dead "
+        "replica's services are probed again within this plus one check interval",
+    )
 
     # History, rollups and uptime (docs/analytics.md)
     raw_retention_days: float = Field(7, gt=0, le=3650, description="How long raw checks are kept")
@@ -140,9 +164,34 @@ class Settings(BaseSettings):
         5000.0, gt=0, description="Mean response time in the window above which slow_response fires"
     )
     alert_window_seconds: float = Field(
-        300.0, ge=60, le=86_400, description="Window of failure_rate and slow_response (whole minutes of rollups)"
+        300.0,
+        ge=60,
+        le=86_400,
+        description="Window of the rate rules: failure_rate, slow_response, cache_miss_rate, graphql_error_rate "
+        "(whole minutes)",
     )
     alert_min_checks: int = Field(3, ge=1, description="Fewest checks in the window before a rate rule may fire")
+    # Platform rules (resolvers/alert_rules.py): cluster-wide counters, global thresholds only.
+    alert_cache_miss_rate: float = Field(
+        0.30,
+        ge=0,
+        le=1,
+        description="Share of read-model cache reads that missed, in the window, above which cache_miss_rate "
+        "fires (0: off)",
+    )
+    alert_min_cache_reads: int = Field(
+        100, ge=1, description="Fewest cache reads in the window before cache_miss_rate may fire"
+    )
+    alert_graphql_error_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of GraphQL queries and mutations that failed on the server's side (client mistakes "
+        "such as BAD_USER_INPUT left out), in the window, above which graphql_error_rate fires (0: off)",
+    )
+    alert_min_graphql_operations: int = Field(
+        20, ge=1, description="Fewest GraphQL queries and mutations in the window before graphql_error_rate may fire"
+    )
     alert_reminder_interval_seconds: PositiveSeconds = Field(
         3600.0, description="Time between two reminders of an alert that keeps firing"
     )

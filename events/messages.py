@@ -36,6 +36,7 @@ class Channel(StrEnum):
     CHECKS = "checks"
     STATUS = "status"
     INVALIDATION = "invalidation"
+    REGISTRY = "registry"
 
 
 class MalformedMessage(ValueError):
@@ -189,11 +190,58 @@ class CacheInvalidated:
         )
 
 
-Message: TypeAlias = CheckRecorded | StatusChanged | CacheInvalidated
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegistryChanged:
+    """A service's row changed; the replica whose probe loop owns the service reloads it.
 
-_M = TypeVar("_M", CheckRecorded, StatusChanged, CacheInvalidated)
+    Published after every registry change that concerns the probe loop (register, update,
+    delete, import, maintenance), and with `reseed` after a manual check by a replica that does
+    not watch the service, whose stored breaker and hysteresis state then moved under the owner:
+    the owner restarts the watch from the stored state. `origin` is the publishing replica, which
+    has applied the change itself already. `seq` is the publisher's clock in nanoseconds, only
+    for reading logs: per-service order comes from the one publisher's order.
+    """
 
-MESSAGE_TYPES: tuple[type[Message], ...] = (CheckRecorded, StatusChanged, CacheInvalidated)
+    channel: ClassVar[Channel] = Channel.REGISTRY
+
+    seq: int
+    origin: str
+    service_id: int
+    deleted: bool = False
+    reseed: bool = False
+
+    def to_json(self) -> str:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> RegistryChanged:
+        return _expect(cls, decode(data))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "origin": self.origin,
+            "service_id": self.service_id,
+            "deleted": self.deleted,
+            "reseed": self.reseed,
+        }
+
+    @classmethod
+    def _parse(cls, fields: _Fields) -> RegistryChanged:
+        return cls(
+            seq=fields.integer("seq"),
+            origin=fields.text("origin"),
+            service_id=fields.integer("service_id"),
+            deleted=fields.flag("deleted"),
+            reseed=fields.flag("reseed"),
+        )
+
+
+Message: TypeAlias = CheckRecorded | StatusChanged | CacheInvalidated | RegistryChanged
+
+_M = TypeVar("_M", CheckRecorded, StatusChanged, CacheInvalidated, RegistryChanged)
+
+MESSAGE_TYPES: tuple[type[Message], ...] = (CheckRecorded, StatusChanged, CacheInvalidated, RegistryChanged)
 _BY_NAME: dict[str, type[Message]] = {kind.__name__: kind for kind in MESSAGE_TYPES}
 
 
@@ -268,6 +316,13 @@ class _Fields:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise self._fail(name, "an integer")
+
+    def flag(self, name: str) -> bool:
+        """A boolean that an older publisher may not send: absent means False."""
+        value = self._data.get(name, False)
+        if isinstance(value, bool):
+            return value
+        raise self._fail(name, "a boolean")
 
     def optional_integer(self, name: str) -> int | None:
         return None if self._data.get(name) is None else self.integer(name)

@@ -28,7 +28,10 @@ class HealthCheck(Model):
 
     class Meta:
         table = "health_check"
-        indexes = (Index(fields=("service_id", "checked_at")),)
+        indexes = (
+            Index(fields=("service_id", "checked_at")),  # history within since/until and its count
+            Index(fields=("service_id", "id")),  # history pages: newest first, after a cursor (an id)
+        )
 
 
 class StatusEvent(Model):
@@ -43,4 +46,8 @@ class StatusEvent(Model):
 
     class Meta:
         table = "status_event"
-        indexes = (Index(fields=("service_id", "changed_at")),)
+        indexes = (
+            Index(fields=("service_id", "changed_at")),
+            Index(fields=("changed_at", "id")),  # the dashboard's latest changes, analytics' changes in a window
+            Index(fields=("check_id",)),  # deleting checks (retention, deleteService) looks up the events citing them
+        )

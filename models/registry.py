@@ -98,6 +98,7 @@ class ServiceDependency(Model):
     class Meta:
         table = "service_dependency"
         unique_together = (("service", "depends_on"),)
+        indexes = (Index(fields=("depends_on_id",)),)  # dependents, and deleting the service depended on
 
 
 class MaintenanceWindow(Model):

@@ -3,17 +3,24 @@
 `AlertEvaluator` is owned by the lifespan of a probing process. Every
 `alert_evaluation_interval_seconds`, and soon after a StatusChanged event (an UNHEALTHY change
 schedules a pass for the moment its threshold is crossed), it reads the services, their minute
-rollups over the rule window and the open alerts, then:
+rollups over the rule window, the cluster-wide usage counters (`resolvers.usage`) and the open
+alerts, then:
 
 - fires an alert for each condition that holds (`resolvers.alert_rules`) and has no open alert,
-  unless the service is silenced (MAINTENANCE, or inside a scheduled window);
+  unless the service is silenced (MAINTENANCE, or inside a scheduled window; platform alerts,
+  which have no service, are never silenced);
 - resolves each open alert whose condition no longer holds;
 - reminds every `alert_reminder_interval_seconds` while an alert keeps firing (not while silenced).
 
 Exactly once across replicas: firing inserts an Alert whose unique `dedup_key` names the rule
 and service, so when two replicas race, one insert fails and that replica does nothing.
 Resolving and reminding are conditional UPDATEs (state still FIRING, reminder count unchanged),
-and only the replica whose UPDATE changed a row notifies.
+and only the replica whose UPDATE changed a row notifies. Every probing replica evaluates the
+platform rules too, on the same Redis-summed totals, and the same unique key keeps them once.
+
+While the usage counters cannot reach Redis their totals are this replica's share only, so the
+platform rules are left out of the pass: they neither fire nor resolve (nor remind) until the
+counters are whole again. Without counters (`usage=None`) they are not evaluated at all.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ from events.broker import Broker, Subscription
 from events.messages import StatusChanged
 from models import (
     Alert,
-    AlertDelivery,
     AlertOverride,
     AlertState,
     CheckRollup,
@@ -43,10 +49,11 @@ from models import (
     Service,
 )
 from probes.result import HealthStatus
-from resolvers import alert_rules
-from resolvers.alert_rules import Condition, ServiceState, Thresholds
+from resolvers import alert_rules, usage
+from resolvers.alert_rules import Condition, PlatformThresholds, PlatformUsage, ServiceState, Thresholds
 from resolvers.pagination import Page, paginate
 from resolvers.rollups import MINUTE, bucket_start
+from resolvers.usage import UsageCounters
 from resolvers.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
@@ -133,11 +140,15 @@ class AlertEvaluator:
         *,
         start_loop: bool = True,
         grace_seconds: float = 5.0,
+        usage: UsageCounters | None = None,
     ) -> None:
+        """`usage`: the cluster-wide counters of the platform rules, opened and closed by the caller."""
         self._settings = settings
         self._broker = broker
         self._start_loop = start_loop
         self._thresholds = Thresholds.from_settings(settings)
+        self._platform = PlatformThresholds.from_settings(settings)
+        self._usage = usage
         self.notifier = WebhookNotifier(settings, http, grace_seconds=grace_seconds)
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -169,13 +180,19 @@ class AlertEvaluator:
         states = await _service_states(now, self._settings.alert_window_seconds)
         overrides = await _overrides()
         silenced = await _silenced(now, states)
-        holding: dict[tuple[str, int], Condition] = {}
+        holding: dict[tuple[str, int | None], Condition] = {}
         for state in states.values():
             thresholds = self._thresholds.overridden(overrides.get(state.service_id, {}))
             for condition in alert_rules.conditions(state, thresholds, now):
                 holding[(condition.rule, condition.service_id)] = condition
-        # Only the rules evaluated here: an alert raised elsewhere (a platform alert) is resolved elsewhere.
-        open_alerts = await Alert.filter(state=AlertState.FIRING, rule__in=alert_rules.RULES)
+        evaluated = alert_rules.SERVICE_RULES
+        platform = await self._platform_conditions(now)
+        if platform is not None:
+            evaluated = alert_rules.RULES
+            for condition in platform:
+                holding[(condition.rule, None)] = condition
+        # Only the rules evaluated in this pass: an open alert of a rule left out keeps its state.
+        open_alerts = await Alert.filter(state=AlertState.FIRING, rule__in=evaluated)
         open_keys = {(a.rule, a.service_id): a for a in open_alerts}  # type: ignore[attr-defined]
         fired = resolved = reminded = lost = 0
 
@@ -230,6 +247,28 @@ class AlertEvaluator:
         self.last_pass = EvaluationPass(fired, resolved, reminded, lost)
         return self.last_pass
 
+    async def _platform_conditions(self, now: dt.datetime) -> list[Condition] | None:
+        """The platform conditions that hold, or None when the totals are not cluster-wide."""
+        if self._usage is None:
+            return None
+        window_s = self._settings.alert_window_seconds
+        try:
+            await self._usage.flush()  # this replica's latest counts, without waiting for the next flush
+            totals = await self._usage.window_total(usage.NAMES, window_s, now=now.timestamp())
+        except Exception:  # a bug in a counter source: the service rules still run
+            log.exception("reading the usage counters failed; platform rules skipped this pass")
+            return None
+        if not self._usage.healthy:
+            return None
+        figures = PlatformUsage(
+            window_seconds=window_s,
+            graphql_operations=totals[usage.GRAPHQL_OPERATIONS],
+            graphql_errors=totals[usage.GRAPHQL_ERRORS],
+            cache_reads=totals[usage.CACHE_READS],
+            cache_misses=totals[usage.CACHE_MISSES],
+        )
+        return alert_rules.platform_conditions(figures, self._platform)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self._settings.alert_evaluation_interval_seconds
@@ -282,8 +321,3 @@ async def list_alerts(service_id: int | None, firing_only: bool, first: int, aft
     if firing_only:
         rows = rows.filter(state=AlertState.FIRING)
     return await paginate(rows, "alert", first, after, descending=True)
-
-
-async def deliveries(alert_id: int) -> list[AlertDelivery]:
-    """Every delivery attempt of an alert, oldest first."""
-    return await AlertDelivery.filter(alert_id=alert_id).order_by("id")

@@ -18,13 +18,13 @@ import datetime as dt
 import functools
 import operator
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from tortoise.expressions import Q
 
 from config import Settings
-from models import CheckRollup
+from models import CheckRollup, Incident
 from probes.result import HealthStatus
 from resolvers import incidents
 from resolvers.rollups import DAY, HOUR, MINUTE, ROW_FIELDS, Tally, bucket_start
@@ -131,15 +131,22 @@ async def service_tally(
 
 
 async def fleet_counts(
-    start: dt.datetime, end: dt.datetime, settings: Settings, service_ids: list[int] | None = None
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: Settings,
+    service_ids: list[int] | None = None,
+    *,
+    finest: int = HOUR,
 ) -> dict[int, Tally]:
-    """Status counts and latency totals per service over [start, end) at hour precision, summed in SQL.
+    """Status counts and latency totals per service over [start, end), summed in SQL: one query.
 
-    The returned tallies carry no histogram and no failure kinds (use `service_tally` for those).
+    Hour precision by default, as fleet-wide figures are read; `finest=MINUTE` covers the window
+    exactly as `service_tally` does. The returned tallies carry no histogram and no failure kinds
+    (use `service_tally` for those).
     """
     from tortoise.functions import Max, Min, Sum
 
-    segments = cover(start, end, end, settings, finest=HOUR)
+    segments = cover(start, end, end, settings, finest=finest)
     rows = CheckRollup.filter(segments_filter(segments))
     if service_ids is not None:
         rows = rows.filter(service_id__in=service_ids)
@@ -202,10 +209,18 @@ _STATUS_COLUMNS = {
 }
 
 
-async def uptime(service_id: int, window: str, settings: Settings, now: dt.datetime | None = None) -> float | None:
+async def uptimes(
+    service_ids: Sequence[int], window: str, settings: Settings, now: dt.datetime | None = None
+) -> dict[int, float | None]:
+    """Uptime of each service over the window, to the minute: one query however many services."""
     start, end = window_bounds(window, now)
-    tally = await service_tally(service_id, start, end, settings, now=end)
-    return UptimePolicy.from_settings(settings).uptime(tally.counts)
+    tallies = await fleet_counts(start, end, settings, list(service_ids), finest=MINUTE)
+    policy = UptimePolicy.from_settings(settings)
+    return {sid: policy.uptime(tallies[sid].counts) if sid in tallies else None for sid in service_ids}
+
+
+async def uptime(service_id: int, window: str, settings: Settings, now: dt.datetime | None = None) -> float | None:
+    return (await uptimes([service_id], window, settings, now))[service_id]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -239,6 +254,38 @@ class Sla:
         return 1 - (1 - self.achieved) / (1 - self.target)
 
 
+async def slas(
+    targets: Sequence[tuple[int, float | None]],
+    window: str,
+    settings: Settings,
+    now: dt.datetime | None = None,
+    achieved: Mapping[int, float | None] | None = None,
+) -> list[Sla]:
+    """The SLA of each (service id, own target or None) pair, in order: two queries however many.
+
+    `achieved` holds uptimes the caller already has (a None value in it counts as unknown and is
+    computed again); the others are computed here.
+    """
+    start, end = window_bounds(window, now)
+    service_ids = list(dict.fromkeys(sid for sid, _ in targets))
+    known = {sid: value for sid, value in (achieved or {}).items() if value is not None}
+    missing = [sid for sid in service_ids if sid not in known]
+    if missing:
+        known.update(await uptimes(missing, window, settings, now=end))
+    down: dict[int, list[Incident]] = {}
+    for row in await incidents.overlapping(start, end, service_ids, HealthStatus.UNHEALTHY):
+        down.setdefault(row.service_id, []).append(row)  # type: ignore[attr-defined]
+    return [
+        Sla(
+            target=target if target is not None else settings.sla_target,
+            window_seconds=(end - start).total_seconds(),
+            achieved=known[sid],
+            downtime_seconds=sum(incidents.seconds_within(row, start, end) for row in down.get(sid, ())),
+        )
+        for sid, target in targets
+    ]
+
+
 async def sla(
     service_id: int,
     target: float | None,
@@ -247,13 +294,5 @@ async def sla(
     now: dt.datetime | None = None,
     achieved: float | None = None,
 ) -> Sla:
-    start, end = window_bounds(window, now)
-    if achieved is None:
-        achieved = await uptime(service_id, window, settings, now=end)
-    down = await incidents.overlapping(start, end, [service_id], HealthStatus.UNHEALTHY)
-    return Sla(
-        target=target if target is not None else settings.sla_target,
-        window_seconds=(end - start).total_seconds(),
-        achieved=achieved,
-        downtime_seconds=sum(incidents.seconds_within(row, start, end) for row in down),
-    )
+    (value,) = await slas([(service_id, target)], window, settings, now, achieved={service_id: achieved})
+    return value

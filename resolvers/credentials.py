@@ -25,6 +25,13 @@ class CredentialCipher:
             key_material
         )
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._material = key_material
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A key for another use of the same secret (signing cache entries), unrelated to the credential key."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"vigil " + purpose + b" v1").derive(
+            self._material
+        )
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

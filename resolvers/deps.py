@@ -15,6 +15,8 @@ from resolvers.ratelimit import RateLimits
 if TYPE_CHECKING:
     from events.broker import Broker
     from probes.supervisor import ProbeSupervisor
+    from resolvers.cache import ReadCache
+    from resolvers.ownership import Ownership
     from resolvers.recording import BatchRecorder
 
 
@@ -28,3 +30,5 @@ class Deps:
     supervisor: ProbeSupervisor | None = None
     recorder: BatchRecorder | None = None
     rate_limits: RateLimits | None = None
+    cache: ReadCache | None = None
+    ownership: Ownership | None = None  # which services this replica's probe loop owns

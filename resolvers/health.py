@@ -10,6 +10,9 @@ which writes the HealthCheck, updates the service and publishes the events.
 - Probe loop disabled (`deps.supervisor is None`): a short-lived supervisor with no watches runs
   the same `check_now(spec)`, so the stored snapshots still evolve exactly as the loop would
   evolve them, and nothing is left running afterwards.
+- With several replicas, a replica that does not watch the service checks it from its row as
+  above, and then tells the replica that does (`RegistryChanged` with `reseed`) to restart its
+  watch from the state this check stored (`resolvers/ownership.py` does it for the loop's sink).
 
 The supervisor's `on_result` returns nothing, so with the app's supervisor the stored row is
 found again by (service, manual, checked_at), which is unique per check in practice; with the
@@ -28,7 +31,7 @@ from probes.supervisor import ProbeSupervisor, RecordingFailed, SupervisorClosed
 from resolvers.audit import Actor
 from resolvers.deps import Deps
 from resolvers.errors import NotFound, VigilError
-from resolvers.monitoring import watch_spec
+from resolvers.monitoring import announce, watch_spec
 from resolvers.recording import record
 from resolvers.services import get_service
 
@@ -49,6 +52,7 @@ async def check_service_health(deps: Deps, service_id: int, actor: Actor) -> Hea
     try:
         if deps.supervisor is None:
             stored = await _check_without_loop(deps, row)
+            await announce(deps.broker, row.id, reseed=True)
         else:
             observation = await _check_with_loop(deps, deps.supervisor, row)
             stored = await _stored_check(observation)

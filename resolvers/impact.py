@@ -72,7 +72,3 @@ async def effective_statuses(services: Iterable[Service]) -> dict[int, Effective
         reason = "; ".join(f"dependency {names.get(d, d)} is down" for d in down)
         result[service.id] = Effective(HealthStatus.DEGRADED, reason, tuple(down))
     return result
-
-
-async def effective_status(service: Service) -> Effective:
-    return (await effective_statuses([service]))[service.id]

@@ -80,9 +80,3 @@ async def schedule_maintenance(
         await record_audit(actor, "service.maintenance_scheduled", "service", service.id, after=_view(row))
     await sync_watch(deps, service)
     return row
-
-
-async def open_windows(service_id: int, now: dt.datetime | None = None) -> list[MaintenanceWindow]:
-    """Windows that have not ended (running or upcoming), soonest first."""
-    now = now or dt.datetime.now(dt.UTC)
-    return await MaintenanceWindow.filter(service_id=service_id, ends_at__gt=now).order_by("starts_at", "id")

@@ -9,7 +9,10 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from config import Settings
 from schema.errors import CodedErrors, VigilSchema
+from schema.freshness import MutationsInvalidateCache
+from schema.limits import MAX_EXPANDED_FIELDS, MaxExpandedFields
 from schema.mutation import Mutation
+from schema.permissions import OneRateTokenPerOperation
 from schema.query import Query
 from schema.subscription import Subscription
 
@@ -19,10 +22,14 @@ def build_schema(settings: Settings, *, extensions: Sequence[Callable[[], Schema
     # Extension classes or factories, not instances: strawberry 0.341 deprecates instances.
     chain: list = [
         *extensions,
+        # Refuses fragment bombs before validation, whose depth and alias limiters would inline them.
+        lambda: MaxExpandedFields(max(MAX_EXPANDED_FIELDS, settings.max_tokens)),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CodedErrors,
+        MutationsInvalidateCache,
+        OneRateTokenPerOperation,
     ]
     if not settings.introspection:
         chain.append(DisableIntrospection)

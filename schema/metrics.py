@@ -1,9 +1,11 @@
-"""A schema extension that reports each GraphQL operation to an `OperationObserver`.
+"""A schema extension that reports each GraphQL operation to its `OperationObserver`s.
 
-The observer (web/metrics.py in the app) turns the reports into Prometheus families; this module
-knows nothing of Prometheus. For a subscription, strawberry runs `on_operation` around the whole
-stream, so the observer hears `subscription_started` when it opens and `subscription_ended` when
-the client stops or the server shuts down.
+In the app there are two: web/metrics.py turns the reports into Prometheus families (this module
+knows nothing of Prometheus), and `UsageObserver` counts operations and server-side failures in
+the cluster-wide counters that the `graphql_error_rate` alert rule reads. For a subscription,
+strawberry runs `on_operation` around the whole stream, so the observers hear
+`subscription_started` when it opens and `subscription_ended` when the client stops or the
+server shuts down.
 
 List this extension FIRST: extension hooks nest, so the first one exits last and sees the error
 codes `CodedErrors` has put on the result.
@@ -18,6 +20,8 @@ from typing import Protocol
 from graphql import OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
+from resolvers.usage import GRAPHQL_ERRORS, GRAPHQL_OPERATIONS, UsageCounters, is_server_failure
+
 
 class OperationObserver(Protocol):
     def operation_finished(self, name: str, kind: str, error_codes: list[str], seconds: float) -> None:
@@ -27,6 +31,42 @@ class OperationObserver(Protocol):
     def subscription_started(self, name: str) -> None: ...
 
     def subscription_ended(self, name: str) -> None: ...
+
+
+class UsageObserver:
+    """Counts each query and mutation, and those that failed on the server's side, for the alert rules."""
+
+    def __init__(self, usage: UsageCounters) -> None:
+        self._usage = usage
+
+    def operation_finished(self, name: str, kind: str, error_codes: list[str], seconds: float) -> None:
+        self._usage.count(GRAPHQL_OPERATIONS)
+        if is_server_failure(error_codes):
+            self._usage.count(GRAPHQL_ERRORS)
+
+    def subscription_started(self, name: str) -> None:
+        """Subscriptions are long-lived streams, not requests: the error rate leaves them out."""
+
+    def subscription_ended(self, name: str) -> None: ...
+
+
+class _Observers:
+    """Several observers heard as one, in order."""
+
+    def __init__(self, observers: tuple[OperationObserver, ...]) -> None:
+        self._observers = observers
+
+    def operation_finished(self, name: str, kind: str, error_codes: list[str], seconds: float) -> None:
+        for observer in self._observers:
+            observer.operation_finished(name, kind, error_codes, seconds)
+
+    def subscription_started(self, name: str) -> None:
+        for observer in self._observers:
+            observer.subscription_started(name)
+
+    def subscription_ended(self, name: str) -> None:
+        for observer in self._observers:
+            observer.subscription_ended(name)
 
 
 class OperationMetrics(SchemaExtension):
@@ -74,9 +114,10 @@ class OperationMetrics(SchemaExtension):
         return [str((error.extensions or {}).get("code", "UNKNOWN")) for error in errors]
 
 
-def operation_metrics(observer: OperationObserver) -> Callable[[], OperationMetrics]:
+def operation_metrics(*observers: OperationObserver) -> Callable[[], OperationMetrics]:
     """A factory, not an instance: strawberry 0.341 deprecates extension instances."""
+    observer: OperationObserver = observers[0] if len(observers) == 1 else _Observers(observers)
     return lambda: OperationMetrics(observer)
 
 
-__all__ = ["OperationMetrics", "OperationObserver", "operation_metrics"]
+__all__ = ["OperationMetrics", "OperationObserver", "UsageObserver", "operation_metrics"]

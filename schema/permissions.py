@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Iterator
 
 from graphql import OperationType
+from strawberry.extensions import SchemaExtension
 
 from models import Role
 from resolvers.errors import Forbidden, RateLimited, Unauthenticated
 from resolvers.tokens import Principal
 from schema.context import Info
 
+_operation_checked: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "vigil_operation_rate_checked", default=None
+)
+
+
+class OneRateTokenPerOperation(SchemaExtension):
+    """Gives each operation its own "already counted" mark.
+
+    A request with several root fields takes one token, not one per field. The mark cannot live on
+    the Context: a WebSocket's Context lasts as long as the connection, and every later operation
+    on the socket would then skip the limit. A context variable set here is seen by every resolver
+    of this operation, including those graphql-core runs in tasks of their own.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        reset = _operation_checked.set([False])
+        try:
+            yield
+        finally:
+            _operation_checked.reset(reset)
+
 
 async def _within_rate_limit(info: Info, principal: Principal) -> None:
     context = info.context
     limits = context.deps.rate_limits
-    if limits is None or context.rate_checked:
+    mark = _operation_checked.get()
+    if limits is None or (mark[0] if mark is not None else context.rate_checked):
         return
-    context.rate_checked = True
+    if mark is not None:
+        mark[0] = True
+    else:  # run without the extension (a bare schema in a test): one mark per Context
+        context.rate_checked = True
     wait = limits.check(
         is_mutation=info.operation.operation is OperationType.MUTATION,
         token_id=principal.token_id,

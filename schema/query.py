@@ -9,18 +9,15 @@ import strawberry
 
 from models import Role
 from resolvers import alerts as alert_log
-from resolvers import analytics as reliability
-from resolvers import catalog, history, services, transfer
-from resolvers import compare as comparison
-from resolvers import dashboard as overview
+from resolvers import catalog, history, services, transfer, views
 from resolvers import incidents as incident_log
 from resolvers import recommend as recommender
-from resolvers import trends as trend_series
 from resolvers.pagination import page_size
 from schema.context import Info
 from schema.permissions import require, require_read
 from schema.types.alert import Alert, AlertConnection, AlertEdge
 from schema.types.analytics import Analytics
+from schema.types.cache import CacheStats
 from schema.types.compare import ServiceComparison
 from schema.types.dashboard import Dashboard
 from schema.types.enums import GenomeBuild, TrendWindow
@@ -65,7 +62,8 @@ class Query:
             build=f.build,
             is_active=f.is_active,
         )
-        page = await services.list_services(query, page_size(first, info.context.deps.settings.max_page_size), after)
+        size = page_size(first, info.context.deps.settings.max_page_size)
+        page = await views.service_page(info.context.deps, query, size, after)
         return build_connection(ServiceConnection, ServiceEdge, page, Service.from_row)
 
     @strawberry.field(description="One service by id; null when there is none")
@@ -131,8 +129,8 @@ class Query:
         ] = TrendWindow.LAST_24_HOURS,
     ) -> HealthTrends:
         await require_read(info)
-        row = await services.get_service(services.parse_id(service_id, "serviceId"), field="serviceId")
-        return HealthTrends.from_value(await trend_series.trends(row, window.value, info.context.deps.settings))
+        sid = services.parse_id(service_id, "serviceId")
+        return HealthTrends.from_value(await views.trends(info.context.deps, sid, window.value))
 
     @strawberry.field(description="Periods of UNHEALTHY or MAINTENANCE status, newest first; one service or all")
     async def incidents(
@@ -171,7 +169,7 @@ class Query:
     @strawberry.field(description="The platform at a glance: status counts, services needing attention, changes")
     async def dashboard(self, info: Info) -> Dashboard:
         await require_read(info)
-        return Dashboard.from_value(await overview.dashboard(info.context.deps.settings))
+        return Dashboard.from_value(await views.dashboard(info.context.deps))
 
     @strawberry.field(description="Services side by side (at most 20): a feature matrix with panels lined up")
     async def compare_services(
@@ -183,7 +181,7 @@ class Query:
     ) -> ServiceComparison:
         await require_read(info)
         parsed = [services.parse_id(i, "ids") for i in ids]
-        return ServiceComparison.from_value(await comparison.compare(parsed, info.context.deps.settings))
+        return ServiceComparison.from_value(await views.comparison_of(info.context.deps, parsed))
 
     @strawberry.field(
         description="Active services offering a matching panel, best first; down, in maintenance, open-circuit "
@@ -218,9 +216,15 @@ class Query:
         ] = TrendWindow.LAST_24_HOURS,
     ) -> Analytics:
         await require_read(info)
-        return Analytics.from_value(await reliability.analytics(info.context.deps.settings, window.value))
+        return Analytics.from_value(await views.analytics(info.context.deps, window.value))
 
     @strawberry.field(description="The registry as a document importServices accepts (no credentials)")
     async def export_services(self, info: Info) -> str:
         await require(info, Role.ADMIN)
         return await transfer.export_document()
+
+    @strawberry.field(description="This replica's read-model cache: hits, misses, invalidations; null when off")
+    async def cache_stats(self, info: Info) -> CacheStats | None:
+        await require(info, Role.OPERATOR)
+        cache = info.context.deps.cache
+        return None if cache is None else CacheStats.from_value(cache.stats)

@@ -47,6 +47,7 @@ from resolvers.fleet import ServiceState, fleet_state
 
 if TYPE_CHECKING:
     from probes.observation import Observation
+    from resolvers.cache import CacheStats
     from resolvers.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -328,6 +329,8 @@ class _StatsCollector(Collector):
         yield GaugeMetricFamily(
             "vigil_event_broker_healthy", "1 while the broker reaches the other replicas", int(deps.broker.healthy)
         )
+        if deps.cache is not None:
+            yield from _cache_families(deps.cache.stats)
         supervisor = deps.supervisor
         if supervisor is not None:
             loop = supervisor.stats
@@ -360,3 +363,31 @@ class _StatsCollector(Collector):
             )
             yield GaugeMetricFamily("vigil_history_largest_batch", "Largest batch written so far", stats.largest_batch)
             yield GaugeMetricFamily("vigil_history_queue_depth", "Checks waiting to be written", recorder.pending)
+
+
+def _cache_families(stats: CacheStats) -> Iterator[Metric]:
+    """Per region; `level` tells the in-process L1 from the shared L2 so hit ratios can be split."""
+    requests = CounterMetricFamily(
+        "vigil_cache_requests", "Read-model cache reads by region and outcome", labels=["cache", "result"]
+    )
+    invalidations = CounterMetricFamily(
+        "vigil_cache_invalidations", "Times a cache region was invalidated on this replica", labels=["cache"]
+    )
+    entries = GaugeMetricFamily("vigil_cache_entries", "Entries in this process's L1 cache", labels=["cache"])
+    for region, figures in stats.regions.items():
+        requests.add_metric([region.value, "hit_l1"], figures.l1_hits)
+        requests.add_metric([region.value, "hit_l2"], figures.l2_hits)
+        requests.add_metric([region.value, "miss"], figures.misses)
+        invalidations.add_metric([region.value], figures.invalidations)
+        entries.add_metric([region.value], figures.entries)
+    yield requests
+    yield invalidations
+    yield entries
+    yield CounterMetricFamily(
+        "vigil_cache_shared_errors", "Shared (Redis) cache operations that failed", stats.l2_errors
+    )
+    yield GaugeMetricFamily(
+        "vigil_cache_shared_healthy",
+        "1 while the shared cache answers; 0 when down or not configured",
+        int(stats.l2_enabled and stats.l2_healthy),
+    )

@@ -13,8 +13,7 @@ from models import AlertDelivery as AlertDeliveryRow
 from models.alerts import AlertState as AlertStateValue
 from models.alerts import DeliveryKind as DeliveryKindValue
 from models.alerts import DeliveryStatus as DeliveryStatusValue
-from resolvers import alerts as alert_log
-from resolvers.services import get_service
+from schema.context import Info
 from schema.types.enums import _describe_values
 from schema.types.pagination import PageInfo
 
@@ -73,11 +72,14 @@ class AlertDelivery:
         )
 
 
-@strawberry.type(description="A rule that fired for a service, from firing until resolved")
+@strawberry.type(description="A rule that fired for a service or for the platform, from firing until resolved")
 class Alert:
     row: strawberry.Private[AlertRow]
     id: strawberry.ID = strawberry.field(description="Alert id; pages of alerts are cursored on it")
-    rule: str = strawberry.field(description="The rule: service_unhealthy, failure_rate or slow_response")
+    rule: str = strawberry.field(
+        description="The rule: service_unhealthy, failure_rate or slow_response (per service); cache_miss_rate or "
+        "graphql_error_rate (platform, cluster-wide)"
+    )
     service_id: strawberry.ID | None = strawberry.field(description="The service; null for a platform alert")
     state: AlertState = strawberry.field(description="FIRING or RESOLVED")
     fired_at: dt.datetime = strawberry.field(description="When the evaluator fired it")
@@ -88,16 +90,16 @@ class Alert:
     details: JSON = strawberry.field(description="The figures behind it: measured value and threshold")
 
     @strawberry.field(description="The service; null for a platform alert")
-    async def service(self) -> ServiceRef | None:
+    async def service(self, info: Info) -> ServiceRef | None:
         from schema.types.service import Service
 
         if self.service_id is None:
             return None
-        return Service.from_row(await get_service(int(self.service_id)))
+        return Service.from_row(await info.context.loaders(info).service.load(int(self.service_id)))
 
     @strawberry.field(description="Every delivery attempt of its notifications, oldest first")
-    async def deliveries(self) -> list[AlertDelivery]:
-        return [AlertDelivery.from_row(row) for row in await alert_log.deliveries(self.row.id)]
+    async def deliveries(self, info: Info) -> list[AlertDelivery]:
+        return [AlertDelivery.from_row(row) for row in await info.context.loaders(info).deliveries.load(self.row.id)]
 
     @classmethod
     def from_row(cls, row: AlertRow) -> Alert:

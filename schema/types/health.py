@@ -10,7 +10,7 @@ import strawberry
 from events.messages import CheckRecorded, StatusChanged
 from models import HealthCheck as CheckRow
 from models import StatusEvent as StatusEventRow
-from resolvers.services import get_service
+from schema.context import Info
 from schema.types.enums import FailureKind, HealthStatus
 from schema.types.pagination import PageInfo
 
@@ -48,10 +48,10 @@ class HealthCheck:
     seq: int = strawberry.field(description="Grows with every check: compare with subscription events")
 
     @strawberry.field(description="The service checked")
-    async def service(self) -> ServiceRef:
+    async def service(self, info: Info) -> ServiceRef:
         from schema.types.service import Service
 
-        return Service.from_row(await get_service(int(self.service_id)))
+        return Service.from_row(await info.context.loaders(info).service.load(int(self.service_id)))
 
     @classmethod
     def from_row(cls, row: CheckRow) -> HealthCheck:
@@ -122,10 +122,10 @@ class StatusChange:
     )
 
     @strawberry.field(description="The service whose status changed, as it is when resolved")
-    async def service(self) -> ServiceRef:
+    async def service(self, info: Info) -> ServiceRef:
         from schema.types.service import Service
 
-        return Service.from_row(await get_service(int(self.service_id)))
+        return Service.from_row(await info.context.loaders(info).service.load(int(self.service_id)))
 
     @classmethod
     def from_row(cls, row: StatusEventRow) -> StatusChange:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import Incident as IncidentRow
-from resolvers.services import get_service
+from schema.context import Info
 from schema.types.enums import FailureKind, HealthStatus
 from schema.types.pagination import PageInfo
 
@@ -46,10 +46,10 @@ class Incident:
         return max(0.0, (end - self.started_at).total_seconds())
 
     @strawberry.field(description="The service it happened to")
-    async def service(self) -> ServiceRef:
+    async def service(self, info: Info) -> ServiceRef:
         from schema.types.service import Service
 
-        return Service.from_row(await get_service(int(self.service_id)))
+        return Service.from_row(await info.context.loaders(info).service.load(int(self.service_id)))
 
     @classmethod
     def from_row(cls, row: IncidentRow) -> Incident:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import ReferencePanel as PanelRow
+from schema.context import Info
 from schema.types.enums import GenomeBuild
 
 if TYPE_CHECKING:
@@ -33,11 +34,11 @@ class ReferencePanel:
     last_seen_at: dt.datetime | None = strawberry.field(description="When a sync last saw it offered (UTC)")
 
     @strawberry.field(description="The service offering it")
-    async def service(self) -> Annotated[Service, strawberry.lazy("schema.types.service")]:
-        from resolvers.services import get_service
+    async def service(self, info: Info) -> Annotated[Service, strawberry.lazy("schema.types.service")]:
         from schema.types.service import Service
 
-        return Service.from_row(await get_service(self.row.service_id))  # type: ignore[attr-defined]
+        service_id: int = self.row.service_id  # type: ignore[attr-defined]
+        return Service.from_row(await info.context.loaders(info).service.load(service_id))
 
     @classmethod
     def from_row(cls, row: PanelRow) -> ReferencePanel:

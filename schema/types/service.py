@@ -7,11 +7,8 @@ from typing import Annotated
 
 import strawberry
 
-from models import Incident as IncidentRow
-from models import ReferencePanel as PanelRow
 from models import Service as ServiceRow
 from models import ServiceDependency as DependencyRow
-from resolvers import availability, impact, maintenance
 from resolvers.panels import capabilities_from_json
 from schema.context import Info
 from schema.types.capabilities import Capabilities
@@ -115,18 +112,18 @@ class Service:
     async def uptime(
         self, info: Info, window: Annotated[TrendWindow, strawberry.argument(description="How far back to look")]
     ) -> float | None:
-        return await availability.uptime(self.row.id, window.value, info.context.deps.settings)
+        return await info.context.loaders(info).uptime.load((self.row.id, window.value))
 
     @strawberry.field(
         description="The status to show: the published status, except that a HEALTHY or DEGRADED service whose "
         "required dependency (directly or transitively) is UNHEALTHY is DEGRADED"
     )
-    async def effective_status(self) -> HealthStatus:
-        return (await impact.effective_status(self.row)).status
+    async def effective_status(self, info: Info) -> HealthStatus:
+        return (await info.context.loaders(info).effective_status.load(self.row)).status
 
     @strawberry.field(description="Why the effective status differs from the published one (dependency X is down)")
-    async def status_reason(self) -> str | None:
-        return (await impact.effective_status(self.row)).reason
+    async def status_reason(self, info: Info) -> str | None:
+        return (await info.context.loaders(info).effective_status.load(self.row)).reason
 
     @strawberry.field(description="Availability target as a share: this service's own, or VIGIL_SLA_TARGET")
     def sla_target(self, info: Info) -> float:
@@ -145,17 +142,17 @@ class Service:
             TrendWindow, strawberry.argument(description="How far back to look")
         ] = TrendWindow.LAST_30_DAYS,
     ) -> Sla:
-        value = await availability.sla(self.row.id, self.row.sla_target, window.value, info.context.deps.settings)
+        value = await info.context.loaders(info).sla.load((self.row.id, self.row.sla_target, window.value))
         return Sla.from_value(value)
 
     @strawberry.field(description="Incidents that have not ended")
-    async def open_incidents(self) -> list[Incident]:
-        rows = await IncidentRow.filter(service_id=self.row.id, ended_at__isnull=True).order_by("started_at")
-        return [Incident.from_row(row) for row in rows]
+    async def open_incidents(self, info: Info) -> list[Incident]:
+        return [Incident.from_row(row) for row in await info.context.loaders(info).open_incidents.load(self.row.id)]
 
     @strawberry.field(description="Maintenance windows that have not ended (running or upcoming), soonest first")
-    async def maintenance_windows(self) -> list[MaintenanceWindow]:
-        return [MaintenanceWindow.from_row(row) for row in await maintenance.open_windows(self.row.id)]
+    async def maintenance_windows(self, info: Info) -> list[MaintenanceWindow]:
+        rows = await info.context.loaders(info).maintenance_windows.load(self.row.id)
+        return [MaintenanceWindow.from_row(row) for row in rows]
 
     @strawberry.field(description="What discovery last learned it offers; null: never learned")
     async def capabilities(self) -> Capabilities | None:
@@ -165,24 +162,25 @@ class Service:
     @strawberry.field(description="Its panels, by key; active only unless includeInactive")
     async def reference_panels(
         self,
+        info: Info,
         include_inactive: Annotated[
             bool, strawberry.argument(description="Also list panels it no longer offers")
         ] = False,
     ) -> list[ReferencePanel]:
-        rows = PanelRow.filter(service_id=self.row.id)
-        if not include_inactive:
-            rows = rows.filter(is_active=True)
-        return [ReferencePanel.from_row(row) for row in await rows.order_by("key")]
+        rows = await info.context.loaders(info).panels.load((self.row.id, include_inactive))
+        return [ReferencePanel.from_row(row) for row in rows]
 
     @strawberry.field(description="Services this one needs")
-    async def dependencies(self) -> list[ServiceDependency]:
-        rows = await DependencyRow.filter(service_id=self.row.id).prefetch_related("service", "depends_on")
-        return [ServiceDependency.from_row(row) for row in rows]
+    async def dependencies(self, info: Info) -> list[ServiceDependency]:
+        return [
+            ServiceDependency.from_row(row) for row in await info.context.loaders(info).dependencies.load(self.row.id)
+        ]
 
     @strawberry.field(description="Services that need this one")
-    async def dependents(self) -> list[ServiceDependency]:
-        rows = await DependencyRow.filter(depends_on_id=self.row.id).prefetch_related("service", "depends_on")
-        return [ServiceDependency.from_row(row) for row in rows]
+    async def dependents(self, info: Info) -> list[ServiceDependency]:
+        return [
+            ServiceDependency.from_row(row) for row in await info.context.loaders(info).dependents.load(self.row.id)
+        ]
 
 
 @strawberry.type(description="`service` needs `dependsOn`; if required, shown DEGRADED while `dependsOn` is UNHEALTHY")

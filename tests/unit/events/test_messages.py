@@ -16,6 +16,7 @@ from events.messages import (
     CheckRecorded,
     MalformedMessage,
     Message,
+    RegistryChanged,
     StatusChanged,
     decode,
     encode,
@@ -63,7 +64,10 @@ invalidations = st.builds(
     keys=st.lists(st.text(), max_size=5).map(tuple),
     tags=st.lists(st.text(), max_size=5).map(tuple),
 )
-messages = checks | changes | invalidations
+registry_changes = st.builds(
+    RegistryChanged, seq=ints, origin=st.text(), service_id=ints, deleted=st.booleans(), reseed=st.booleans()
+)
+messages = checks | changes | invalidations | registry_changes
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -76,6 +80,7 @@ json_values = st.recursive(
 @example(check_recorded(1))
 @example(status_changed(2))
 @example(cache_invalidated(3))
+@example(RegistryChanged(seq=4, origin="replica-a", service_id=9, deleted=True))
 def test_every_message_survives_a_json_round_trip_as_text_and_as_bytes(message: Message) -> None:
     text = message.to_json()
 
@@ -196,3 +201,12 @@ def test_each_message_type_belongs_to_its_channel() -> None:
     assert CheckRecorded.channel is Channel.CHECKS
     assert StatusChanged.channel is Channel.STATUS
     assert CacheInvalidated.channel is Channel.INVALIDATION
+    assert RegistryChanged.channel is Channel.REGISTRY
+
+
+def test_a_registry_change_from_an_older_publisher_without_flags_reads_as_a_plain_change() -> None:
+    document = {"v": 1, "type": "RegistryChanged", "seq": 1, "origin": "replica-a", "service_id": 3}
+
+    assert decode(json.dumps(document)) == RegistryChanged(seq=1, origin="replica-a", service_id=3)
+    with pytest.raises(MalformedMessage, match=r"RegistryChanged\.deleted: expected a boolean, got int"):
+        decode(json.dumps({**document, "deleted": 1}))

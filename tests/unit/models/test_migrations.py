@@ -9,7 +9,12 @@ from tortoise.exceptions import OperationalError
 from models import Service
 from models.db import migrate, open_database, pending_migrations, tortoise_config
 
-ALL = ["models.0001_initial", "models.0002_rollups_incidents_sla", "models.0003_alerts"]
+ALL = [
+    "models.0001_initial",
+    "models.0002_rollups_incidents_sla",
+    "models.0003_alerts",
+    "models.0004_query_indexes",
+]
 
 
 async def test_migrations_apply_then_roll_back_to_nothing(empty_database_url: str) -> None:

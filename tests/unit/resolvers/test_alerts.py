@@ -1,13 +1,15 @@
 """The alert evaluator and its webhooks, on SQLite and PostgreSQL, against a local receiver.
 
 Time is passed to `evaluate(now)` by hand, so a "five-minute" outage takes no wall time; only
-the StatusChanged test runs the evaluator's own loop.
+the StatusChanged test runs the evaluator's own loop. The usage counters of the platform rules
+read the same hand-set time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,10 +31,13 @@ from models import (
     Service,
 )
 from probes.result import ApiType, HealthStatus, ServiceType
-from resolvers.alerts import AlertEvaluator
+from resolvers.alerts import AlertEvaluator, EvaluationPass
+from resolvers.cache import CacheSettings, ReadCache, Region
 from resolvers.rollups import MINUTE, bucket_start
+from resolvers.usage import GRAPHQL_ERRORS, GRAPHQL_OPERATIONS, UsageCounters
 from tests.fakes.webhook import WebhookReceiver as Receiver
 from tests.fakes.webhook import receiving
+from tests.unit.resolvers.test_usage import closed_port_url
 
 Wires = tuple[aiohttp.ClientSession, Broker]
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -265,3 +270,152 @@ async def test_rate_rules_read_the_minute_rollups_and_honour_a_service_override(
     assert alert.rule == "failure_rate"
     assert alert.details["checks"] == 10 and alert.details["failures"] == 4
     assert fake.kinds() == ["FIRING"]
+
+
+def counters(**options: Any) -> UsageCounters:
+    """Usage counters whose minutes follow the hand-set time of these tests."""
+    return UsageCounters(wall_clock=lambda: at(0).timestamp(), flush_seconds=3600, **options)
+
+
+async def test_a_graphql_error_rate_over_the_threshold_fires_one_platform_alert_and_resolves_when_it_drops(
+    db: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+    async with (
+        counters() as usage,
+        AlertEvaluator(alert_settings(db, url), http, broker, start_loop=False, usage=usage) as evaluator,
+    ):
+        usage.count(GRAPHQL_OPERATIONS, 19)
+        usage.count(GRAPHQL_ERRORS, 19)
+        assert (await evaluator.evaluate(at(1))).fired == 0  # under the 20-operation minimum
+        usage.count(GRAPHQL_OPERATIONS, 1)
+        assert (await evaluator.evaluate(at(2))).fired == 1
+        assert (await evaluator.evaluate(at(3))).fired == 0
+        usage.count(GRAPHQL_OPERATIONS, 400)  # 19 of 420 = 4.5 %
+        assert (await evaluator.evaluate(at(4))).resolved == 1
+        await evaluator.notifier.drain()
+    assert fake.kinds() == ["FIRING", "RESOLVED"]
+    fired = fake.received[0]["alert"]
+    assert (fired["rule"], fired["serviceId"], fired["serviceName"]) == ("graphql_error_rate", None, None)
+    assert fired["details"]["operations"] == 20 and fired["details"]["errors"] == 19
+    (alert,) = await Alert.all()
+    assert (alert.rule, alert.service_id, alert.state) == ("graphql_error_rate", None, AlertState.RESOLVED)  # type: ignore[attr-defined]
+    assert {(d.kind.value, d.status) for d in await AlertDelivery.all()} == {
+        ("FIRING", DeliveryStatus.SENT),
+        ("RESOLVED", DeliveryStatus.SENT),
+    }
+
+
+async def test_a_cache_miss_rate_read_from_a_real_cache_fires_and_resolves_once_reads_hit(
+    db: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+
+    async def load() -> str:
+        return "value"
+
+    async with (
+        ReadCache(CacheSettings(l1_ttl_seconds=600)) as cache,
+        counters() as usage,
+        AlertEvaluator(alert_settings(db, url), http, broker, start_loop=False, usage=usage) as evaluator,
+    ):
+        usage.follow_cache(cache)
+        for key in range(100):  # 100 reads, every one a miss
+            await cache.get_or_load(Region.DASHBOARD, str(key), load)
+        assert (await evaluator.evaluate(at(1))).fired == 1
+        (alert,) = await Alert.filter(state=AlertState.FIRING)
+        assert (alert.rule, alert.dedup_key) == ("cache_miss_rate", "cache_miss_rate:platform")
+        for _ in range(3):  # 300 more reads, every one an L1 hit: 100 of 400 missed
+            for key in range(100):
+                await cache.get_or_load(Region.DASHBOARD, str(key), load)
+        assert (await evaluator.evaluate(at(2))).resolved == 1
+        await evaluator.notifier.drain()
+    assert fake.kinds() == ["FIRING", "RESOLVED"]
+
+
+async def test_two_replicas_on_one_redis_fire_a_platform_alert_neither_would_fire_alone(
+    db: str, redis_url: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+    settings = alert_settings(db, url)
+    prefix = f"vigil-test-{uuid.uuid4().hex[:8]}:"
+    async with (
+        counters(redis_url=redis_url, key_prefix=prefix, keep_seconds=480) as usage_one,
+        counters(redis_url=redis_url, key_prefix=prefix, keep_seconds=480) as usage_two,
+        AlertEvaluator(settings, http, broker, start_loop=False, usage=usage_one) as one,
+        AlertEvaluator(settings, http, broker, start_loop=False, usage=usage_two) as two,
+    ):
+        usage_one.count(GRAPHQL_OPERATIONS, 12)  # each replica alone is under the 20-operation minimum
+        usage_one.count(GRAPHQL_ERRORS, 3)
+        usage_two.count(GRAPHQL_OPERATIONS, 12)
+        usage_two.count(GRAPHQL_ERRORS, 3)
+        passes = await asyncio.gather(one.evaluate(at(1)), two.evaluate(at(1)))
+        assert sum(p.fired for p in passes) == 1
+        usage_two.count(GRAPHQL_OPERATIONS, 200)
+        passes = await asyncio.gather(one.evaluate(at(2)), two.evaluate(at(2)))
+        assert sum(p.resolved for p in passes) == 1
+        await asyncio.gather(one.notifier.drain(), two.notifier.drain())
+    assert fake.kinds() == ["FIRING", "RESOLVED"]
+    (alert,) = await Alert.all()
+    assert alert.details["operations"] == 24 and alert.details["errors"] == 6
+
+
+async def test_platform_rules_pause_while_the_counters_cannot_reach_redis(
+    db: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+    firing = await Alert.create(
+        rule="graphql_error_rate", service_id=None, dedup_key="graphql_error_rate:platform", fired_at=at(-7200)
+    )
+    settings = alert_settings(db, url, alert_reminder_interval_seconds=10)
+    async with (
+        counters(redis_url=closed_port_url(), retry_seconds=0) as usage,
+        AlertEvaluator(settings, http, broker, start_loop=False, usage=usage) as evaluator,
+    ):
+        usage.count(GRAPHQL_OPERATIONS, 100)  # this replica alone sees no error at all
+        assert await evaluator.evaluate(at(1)) == EvaluationPass()  # not resolved, not reminded
+        assert not usage.healthy
+        await evaluator.notifier.drain()
+    assert fake.received == []
+    await firing.refresh_from_db()
+    assert (firing.state, firing.reminders_sent) == (AlertState.FIRING, 0)
+
+
+async def test_a_service_in_maintenance_does_not_silence_a_platform_alert(
+    db: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+    service = await add_service(HealthStatus.MAINTENANCE, at(-60))
+    await MaintenanceWindow.create(service_id=service.id, starts_at=at(-60), ends_at=at(600), reason="upgrade")
+    settings = alert_settings(db, url, alert_reminder_interval_seconds=10)
+    async with (
+        counters() as usage,
+        AlertEvaluator(settings, http, broker, start_loop=False, usage=usage) as evaluator,
+    ):
+        usage.count(GRAPHQL_OPERATIONS, 50)
+        usage.count(GRAPHQL_ERRORS, 50)
+        assert (await evaluator.evaluate(at(1))).fired == 1
+        assert (await evaluator.evaluate(at(12))).reminded == 1
+        await evaluator.notifier.drain()
+    assert fake.kinds() == ["FIRING", "REMINDER"]
+
+
+async def test_switching_a_platform_rule_off_resolves_its_open_alert(
+    db: str, receiver: tuple[Receiver, str], wires: Wires
+) -> None:
+    fake, url = receiver
+    http, broker = wires
+    await Alert.create(rule="cache_miss_rate", service_id=None, dedup_key="cache_miss_rate:platform", fired_at=at(-60))
+    settings = alert_settings(db, url, alert_cache_miss_rate=0)
+    async with (
+        counters() as usage,
+        AlertEvaluator(settings, http, broker, start_loop=False, usage=usage) as evaluator,
+    ):
+        assert (await evaluator.evaluate(at(1))).resolved == 1
+        await evaluator.notifier.drain()
+    assert fake.kinds() == ["RESOLVED"]

@@ -1,0 +1,394 @@
+"""Ownership: this replica's probe loop watches exactly the services of the slots it leases.
+
+Every `round_s` seconds a round looks at the lease table (`models/leases.py`): it counts the live
+probing replicas, computes the fair share of slots, releases slots above it and takes free
+slots up to it. So the work spreads over the replicas, a new replica gets its share within two
+rounds, and the slots of a replica that died (its session closed, PostgreSQL freed its locks)
+are taken by the next round of the others.
+
+The order of each step is what keeps a service probed by one replica at a time:
+
+- **take**: lock first, then load the rows and start the watches, from the breaker and
+  hysteresis state the previous owner stored;
+- **release**: stop the watches, wait for their recordings to commit, then unlock, so the next
+  owner loads the state they wrote;
+- **lease lost** (connection closed or a round failed): the lease drops every slot at once,
+  `guard` stops recording this replica's loop checks at that moment, the round stops every
+  watch, and the lease reconnects with backoff before it takes anything again.
+
+Registry changes reach the owner two ways: `RegistryChanged` messages, applied at once, and a
+reconciliation against the database every `reconcile_s` seconds (and every round while the
+broker is unhealthy, or after a subscription gap), for the messages Redis pub/sub lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Collection, Iterable
+from typing import Any
+
+from events.broker import Broker
+from events.messages import RegistryChanged
+from models import Service
+from models.leases import SLOT_COUNT, Lease, LeaseLost, fair_share, slot_of
+from probes.backoff import Backoff
+from probes.observation import Observation
+from probes.supervisor import ProbeSupervisor, ResultSink, WatchSpec
+from resolvers.credentials import CredentialCipher
+from resolvers.monitoring import announce, watch_spec, watch_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OwnershipStats:
+    """What this replica owns, for `/readyz`, logs and metrics.
+
+    `is_leased`: the lease session is up (always true on SQLite). `members`: live probing
+    replicas seen by the last round. `slots`: the slots whose services this replica probes.
+    `services`: services it watches. Counters since start: `slots_taken`, `slots_released`,
+    `lease_losses`, and `observations_dropped` (loop checks finished after their slot was lost).
+    """
+
+    member: str
+    is_leased: bool
+    members: int
+    slot_count: int
+    slots: tuple[int, ...]
+    services: int
+    slots_taken: int
+    slots_released: int
+    lease_losses: int
+    observations_dropped: int
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "slots": list(self.slots)}
+
+
+class Ownership:
+    """Drives one ProbeSupervisor from one Lease; see the module docstring.
+
+    Build it, wrap the supervisor's sink with `guard`, then enter `driving(supervisor)` after the
+    supervisor and leave it before: the rounds stop, then the supervisor drains, then the lease
+    closes (the app's exit stack does this in that order).
+    """
+
+    def __init__(
+        self,
+        lease: Lease,
+        broker: Broker,
+        cipher: CredentialCipher,
+        *,
+        round_s: float,
+        reconcile_s: float = 30.0,
+        drain_timeout_s: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._lease = lease
+        self._broker = broker
+        self._cipher = cipher
+        self._round_s = round_s
+        self._reconcile_s = reconcile_s
+        self._drain_timeout_s = drain_timeout_s
+        self._rng = rng or random.Random()
+        self._backoff = Backoff(base_seconds=min(round_s, 0.5), multiplier=2.0, cap_seconds=10.0, jitter=0.2)
+        self._supervisor: ProbeSupervisor | None = None
+        self._owned: set[int] = set()
+        self._specs: dict[int, WatchSpec] = {}  # what each watch was built from, snapshots left out
+        self._recording: collections.Counter[int] = collections.Counter()
+        self._recorded = asyncio.Condition()
+        self._changing = asyncio.Lock()  # one change to the watches at a time
+        self._members = 0
+        self._failures = 0
+        self._reconcile_at = 0.0
+        self._taken = self._released = self._losses = self._dropped = 0
+        self._last_error: str | None = None
+
+    @property
+    def stats(self) -> OwnershipStats:
+        return OwnershipStats(
+            member=self._lease.member,
+            is_leased=self._lease.is_connected and not self._lease.lost.is_set(),
+            members=self._members,
+            slot_count=SLOT_COUNT,
+            slots=tuple(sorted(self._owned)),
+            services=len(self._specs),
+            slots_taken=self._taken,
+            slots_released=self._released,
+            lease_losses=self._losses,
+            observations_dropped=self._dropped,
+            last_error=self._last_error,
+        )
+
+    def owns(self, service_id: int) -> bool:
+        """Whether this replica's loop is the one that probes the service now."""
+        slot = slot_of(service_id)
+        return slot in self._owned and slot in self._lease.held
+
+    def guard(self, sink: ResultSink) -> ResultSink:
+        """Wrap the supervisor's sink: record loop checks only while their slot is owned, count
+        recordings in flight (a release waits for them), and after a manual check of a service
+        another replica watches, tell that replica to restart the watch from the stored state."""
+
+        async def guarded(observation: Observation) -> None:
+            service_id = observation.service_id
+            if not observation.is_manual and not self.owns(service_id):
+                self._dropped += 1
+                log.info("ownership: dropping a check of service %s, whose slot was lost", service_id)
+                return
+            self._recording[service_id] += 1
+            try:
+                await sink(observation)
+            finally:
+                self._recording[service_id] -= 1
+                if not self._recording[service_id]:
+                    del self._recording[service_id]
+                async with self._recorded:
+                    self._recorded.notify_all()
+            if observation.is_manual and not self.owns(service_id):
+                await announce(self._broker, service_id, reseed=True)
+
+        return guarded
+
+    @contextlib.asynccontextmanager
+    async def driving(self, supervisor: ProbeSupervisor) -> AsyncIterator[Ownership]:
+        """Run the first round now (so the replica starts with its share), then keep rounding
+        and listening to registry changes until the context exits."""
+        self._supervisor = supervisor
+        listening = asyncio.Event()
+        listener = asyncio.create_task(self._listen(listening), name="ownership-registry-listener")
+        rounds: asyncio.Task[None] | None = None
+        try:
+            await listening.wait()  # subscribing does not wait on anything, so this is immediate
+            self._reconcile_at = time.monotonic() + self._reconcile_s  # the first round loads everything
+            delay = await self._round_safely()
+            rounds = asyncio.create_task(self._run(delay), name="ownership-rounds")
+            yield self
+        finally:
+            tasks = [task for task in (listener, rounds) if task is not None]
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, outcome in zip(tasks, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    log.error("ownership: %s had failed", task.get_name(), exc_info=outcome)
+
+    async def apply(self, row: Service) -> None:
+        """Apply a committed change of `row` if this replica owns it (`sync_watch` calls this)."""
+        async with self._changing:
+            if self.owns(row.id) and row.is_active:
+                await self._watch(await watch_spec(row, self._cipher))
+            else:
+                await self._unwatch(row.id)
+
+    async def forget(self, service_id: int) -> None:
+        """Stop watching a service that is being deleted (`unwatch` calls this)."""
+        async with self._changing:
+            await self._unwatch(service_id)
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    async def _run(self, delay: float) -> None:
+        while True:
+            await self._pause(delay)
+            delay = await self._round_safely()
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep until the next round, or until the lease breaks while slots are owned."""
+        if not self._owned:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._lease.lost.wait()
+
+    async def _round_safely(self) -> float:
+        """One round; returns the delay before the next. The loop's error boundary."""
+        try:
+            await self._round()
+        except LeaseLost as exc:
+            self._last_error = str(exc)
+            await self._drop_all(f"lease lost ({exc})")
+            delay = self._backoff.delay(self._failures, self._rng)
+            if self._failures % 10 == 0:
+                log.warning("ownership: no lease (%s); retrying in %.1f s", exc, delay)
+            self._failures += 1
+            return delay
+        except Exception as exc:  # a database error while loading rows: logged, retried next round
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("ownership: round failed; trying again in %.1f s", self._round_s)
+            return self._round_s
+        self._failures = 0
+        return self._round_s
+
+    async def _round(self) -> None:
+        lease = self._lease
+        if lease.lost.is_set() or not lease.is_connected:
+            await self._drop_all("lease lost")
+            await lease.connect()
+            log.info("ownership: joined as lease member %s", lease.member)
+        survey = await lease.survey()
+        self._members = survey.members
+        surplus = len(self._owned) - fair_share(survey.members)
+        if surplus > 0:
+            await self._release(self._pick(self._owned, surplus))
+        elif surplus < 0 and survey.free:
+            taken = await lease.take(self._pick(survey.free, -surplus))
+            if taken:
+                await self._adopt(taken)
+        if time.monotonic() >= self._reconcile_at or not self._broker.healthy:
+            await self._reconcile()
+
+    def _pick(self, pool: Collection[int], count: int) -> set[int]:
+        """Random slots, so replicas that take at the same moment rarely reach for the same ones."""
+        return set(self._rng.sample(sorted(pool), min(count, len(pool))))
+
+    async def _adopt(self, slots: set[int]) -> None:
+        supervisor = self._require_supervisor()
+        async with self._changing:
+            self._owned |= slots
+            try:
+                rows = [row for row in await Service.filter(is_active=True) if slot_of(row.id) in slots]
+                for spec in await watch_specs(rows, self._cipher):
+                    await self._watch(spec)
+            except BaseException:
+                self._owned -= slots
+                for service_id in supervisor.watched():
+                    if slot_of(service_id) in slots:
+                        await self._unwatch(service_id)
+                await self._lease.release(slots)
+                raise
+        self._taken += len(slots)
+        log.info(
+            "ownership: took %d slot(s) with %d service(s); now %d of %d slots, %d service(s), %d member(s)",
+            len(slots),
+            len(rows),
+            len(self._owned),
+            SLOT_COUNT,
+            len(self._specs),
+            self._members,
+        )
+
+    async def _release(self, slots: set[int]) -> None:
+        supervisor = self._require_supervisor()
+        async with self._changing:
+            self._owned -= slots  # first: from now on `guard` drops their loop checks
+            leaving = [service_id for service_id in supervisor.watched() if slot_of(service_id) in slots]
+            for service_id in leaving:
+                await self._unwatch(service_id)
+            await self._drained(leaving)
+            await self._lease.release(slots)
+        self._released += len(slots)
+        log.info(
+            "ownership: released %d slot(s) with %d service(s); now %d of %d slots, %d member(s)",
+            len(slots),
+            len(leaving),
+            len(self._owned),
+            SLOT_COUNT,
+            self._members,
+        )
+
+    async def _drop_all(self, reason: str) -> None:
+        """Stop every watch without waiting for anything: the slots are not ours any more."""
+        if not self._owned and not self._specs:
+            return
+        async with self._changing:
+            slots = len(self._owned)
+            self._owned.clear()
+            watched = list(self._require_supervisor().watched())
+            for service_id in watched:
+                await self._unwatch(service_id)
+        self._losses += 1
+        log.warning("ownership: %s; stopped probing %d service(s) of %d slot(s)", reason, len(watched), slots)
+
+    async def _reconcile(self) -> None:
+        """Compare the watches with the database, for registry changes no message brought."""
+        supervisor = self._require_supervisor()
+        async with self._changing:
+            rows = [row for row in await Service.filter(is_active=True) if self.owns(row.id)]
+            wanted = {spec.service_id: spec for spec in await watch_specs(rows, self._cipher)}
+            for service_id in supervisor.watched() - wanted.keys():
+                await self._unwatch(service_id)
+            for service_id, spec in wanted.items():
+                if self._specs.get(service_id) != _without_state(spec):
+                    await self._watch(spec)
+        self._reconcile_at = time.monotonic() + self._reconcile_s
+
+    # -- registry messages -----------------------------------------------------------------
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        """Apply the registry changes other replicas announce, until the broker closes."""
+        try:
+            async with self._broker.subscribe(RegistryChanged) as changes:
+                ready.set()
+                async for change in changes:
+                    if changes.gap:
+                        self._reconcile_at = 0.0  # messages were lost: compare with the database next round
+                    if not isinstance(change, RegistryChanged) or change.origin == self._broker.replica_id:
+                        continue
+                    if not self.owns(change.service_id):
+                        continue
+                    try:
+                        await self._refresh(change)
+                    except Exception:  # the listener must outlive a database error; reconciliation catches up
+                        log.exception("ownership: applying a registry change of service %s failed", change.service_id)
+        finally:
+            ready.set()  # `driving` must not wait forever on a listener that failed to start
+
+    async def _refresh(self, change: RegistryChanged) -> None:
+        service_id = change.service_id
+        async with self._changing:
+            if not self.owns(service_id):
+                return
+            if change.deleted:
+                await self._unwatch(service_id)
+                return
+            if change.reseed:
+                if service_id not in self._specs:
+                    return
+                # A manual check elsewhere stored state this watch has not seen: start again from it.
+                await self._unwatch(service_id)
+                await self._drained([service_id])
+            row = await Service.get_or_none(id=service_id)
+            if row is None or not row.is_active:
+                await self._unwatch(service_id)
+            else:
+                await self._watch(await watch_spec(row, self._cipher))
+
+    # -- watches ---------------------------------------------------------------------------
+
+    async def _watch(self, spec: WatchSpec) -> None:
+        await self._require_supervisor().upsert(spec)
+        self._specs[spec.service_id] = _without_state(spec)
+
+    async def _unwatch(self, service_id: int) -> None:
+        self._specs.pop(service_id, None)
+        if self._supervisor is not None:
+            await self._supervisor.remove(service_id)
+
+    async def _drained(self, service_ids: Iterable[int]) -> None:
+        """Wait until no recording of these services is running, so their state is committed."""
+        ids = list(service_ids)
+        try:
+            async with asyncio.timeout(self._drain_timeout_s), self._recorded:
+                await self._recorded.wait_for(lambda: not any(self._recording.get(i) for i in ids))
+        except TimeoutError:
+            log.warning("ownership: recordings still running after %.0f s; releasing anyway", self._drain_timeout_s)
+
+    def _require_supervisor(self) -> ProbeSupervisor:
+        if self._supervisor is None:
+            raise RuntimeError("Ownership.driving(supervisor) has not been entered")
+        return self._supervisor
+
+
+def _without_state(spec: WatchSpec) -> WatchSpec:
+    """A spec with its breaker and hysteresis snapshots left out: they change with every check,
+    so only the rest says whether the registry changed."""
+    return dataclasses.replace(spec, breaker=None, hysteresis=None)

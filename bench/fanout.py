@@ -415,12 +415,13 @@ class Subscriber:
         http: aiohttp.ClientSession,
         url: str,
         token: str,
-        service_id: str,
+        service_id: str | None,
         on_delivery: Callable[[Subscriber, Delivery], None],
         on_lost: Callable[[Subscriber], None],
     ) -> None:
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-        payload = {"query": STATUS_CHANGED, "variables": {"ids": [service_id]}}
+        ids = None if service_id is None else [service_id]  # None: every service's changes
+        payload = {"query": STATUS_CHANGED, "variables": {"ids": ids}}
         ws_timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_S / 2)
         try:
             async with http.ws_connect(url, protocols=(SUBPROTOCOL,), timeout=ws_timeout) as ws:
@@ -454,7 +455,9 @@ class Subscriber:
             self.handshake_done.set()
 
 
-def run_clients(url: str, token: str, service_id: str, count: int, conn: multiprocessing.connection.Connection) -> None:
+def run_clients(
+    url: str, token: str, service_id: str | None, count: int, conn: multiprocessing.connection.Connection
+) -> None:
     """Client process entry: "ready"; on "connect", opens `count` subscribers; on "report", closes them."""
     import uvloop  # installed with uvicorn[standard]; the lighter loop keeps client overhead out of the figures
 
@@ -470,7 +473,7 @@ def run_clients(url: str, token: str, service_id: str, count: int, conn: multipr
 
 
 async def _clients(
-    url: str, token: str, service_id: str, count: int, conn: multiprocessing.connection.Connection
+    url: str, token: str, service_id: str | None, count: int, conn: multiprocessing.connection.Connection
 ) -> ClientReport | None:
     subscribers = [Subscriber() for _ in range(count)]
     received: collections.Counter[int] = collections.Counter()  # seq -> live subscribers that have it

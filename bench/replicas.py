@@ -85,9 +85,9 @@ STATUS = "query($id: ID!) { service(id: $id) { status } }"
 IMPORT = "mutation($document: String!) { importServices(document: $document) { created } }"
 BACKENDS = "SELECT array_agg(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
 STORED = """
-SELECT c.raw_status, count(*) FROM health_check c JOIN service s ON s.id = c.service_id
+SELECT concat_ws('/', c.raw_status, c.failure_kind), count(*) FROM health_check c JOIN service s ON s.id = c.service_id
 WHERE s.name LIKE 'Sweep %' AND c.checked_at >= to_timestamp($1) AND c.checked_at < to_timestamp($2)
-GROUP BY c.raw_status"""
+GROUP BY 1"""
 
 Hit = tuple[int, int, float]
 """(service index, replica pid or 0 when unmatched, time.monotonic() of arrival)."""
@@ -281,8 +281,10 @@ class FanOut:
     dropped: int
     latencies: tuple[float, ...]
     by_replica: tuple[tuple[str, tuple[float, ...]], ...]  # ("owner" / "other", latencies)
+    flips_s: float  # wall time of the flips, over which the CPU figures are taken
     replica_cpu_s: tuple[float, ...]
     clients_cpu_s: float
+    machine_cpu_s: float  # every process on the machine
     problems: tuple[str, ...]
 
 
@@ -328,6 +330,7 @@ def fan_out(
         run.connect_s = time.time() - started_at
         cpu_before = [proc_cpu_s(member.pid) for member in members]
         clients_before = sum(proc_cpu_s(client.proc.pid or 0) for client in clients)
+        machine_before, flips_started = machine_cpu_s(), time.monotonic()
         for flip in range(args.flips):
             behaviour, status = FLIPS[flip % 2]
             flipper.ask("behaviour", budget(HTTP_TIMEOUT_S), behaviour.value)
@@ -335,11 +338,12 @@ def fan_out(
                 run.problems.append(f"flip {flip + 1} ({status}) did not reach every subscriber in time")
         cpu = tuple(proc_cpu_s(member.pid) - before for member, before in zip(members, cpu_before, strict=True))
         clients_cpu = sum(proc_cpu_s(client.proc.pid or 0) for client in clients) - clients_before
+        machine = (time.monotonic() - flips_started, machine_cpu_s() - machine_before)
         for client in clients:
             client.send("report")
         reports = [drain_until_report(client, run, budget(CONNECT_S)) for client in clients]
     dropped = sum(scrape(member)["vigil_events_dropped_total"] for member in members) - dropped_before
-    return summarise(run, reports, homes, watched.owner, cpu, clients_cpu, int(dropped))
+    return summarise(run, reports, homes, watched.owner, (cpu, clients_cpu, *machine), int(dropped))
 
 
 def summarise(
@@ -347,8 +351,7 @@ def summarise(
     reports: Sequence[ClientReport],
     homes: Sequence[int],
     owner: int,
-    cpu: tuple[float, ...],
-    clients_cpu: float,
+    cpu: tuple[tuple[float, ...], float, float, float],  # replicas, clients, flips' wall time, machine
     dropped: int,
 ) -> FanOut:
     expected = {d[0] for report in reports for deliveries in report.deliveries for d in deliveries}
@@ -376,8 +379,10 @@ def summarise(
         dropped=dropped,
         latencies=tuple(sorted(x for values in latencies.values() for x in values)),
         by_replica=by_replica if len(by_replica) > 1 else (),
-        replica_cpu_s=cpu,
-        clients_cpu_s=clients_cpu,
+        flips_s=cpu[2],
+        replica_cpu_s=cpu[0],
+        clients_cpu_s=cpu[1],
+        machine_cpu_s=cpu[3],
         problems=tuple(problems),
     )
 
@@ -394,6 +399,7 @@ class Usage:
     postgres: float  # the backends connected to the bench's database
     batches: float  # history write transactions, all replicas
     written: float  # checks written to history, all replicas
+    machine: float  # every process on the machine
 
     def since(self, before: Usage) -> Usage:
         replicas = tuple(now - then for now, then in zip(self.replicas, before.replicas, strict=True))
@@ -403,6 +409,7 @@ class Usage:
             self.postgres - before.postgres,
             self.batches - before.batches,
             self.written - before.written,
+            self.machine - before.machine,
         )
 
 
@@ -414,7 +421,14 @@ def usage(members: Sequence[Member], fakes: Child, backends: Sequence[int]) -> U
         postgres=sum(cpu_or_zero(pid) for pid in backends),
         batches=sum(sample["vigil_history_batches_total"] for sample in samples),
         written=sum(sample["vigil_history_checks_written_total"] for sample in samples),
+        machine=machine_cpu_s(),
     )
+
+
+def machine_cpu_s() -> float:
+    """Busy CPU seconds of every core since boot: /proc/stat less idle and iowait."""
+    ticks = [int(field) for field in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_or_zero(pid: int) -> float:
@@ -440,7 +454,7 @@ class Sweep:
     unmatched: int
     shared: int  # services probed by more than one replica in the window
     overlaps: int  # two replicas' probes of one service less than one interval apart
-    recorded: dict[str, int]  # checks stored in the window, by raw status
+    recorded: dict[str, int]  # checks stored in the window, by raw status and failure kind
     usage: Usage  # in the window
 
 
@@ -544,6 +558,7 @@ class Measured:
     fan_outs: list[FanOut] = dataclasses.field(default_factory=list)
     sweep: Sweep | None = None
     problems: list[str] = dataclasses.field(default_factory=list)
+    load: str = ""  # load average when the cluster was up
     log_errors: tuple[str, ...] = ()  # the replicas' ERROR records, with their tracebacks
 
 
@@ -558,6 +573,7 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="vigil-replicas-") as logs:
         try:
             async with cluster(count, args, pathlib.Path(logs)) as (members, database_url):
+                measured.load = _load()
                 await ask(flipper[0], "behaviour", Behaviour.OK.value)
                 data = await query(members[0], REGISTER, {"url": f"http://127.0.0.1:{flipper[1]}"})
                 service_id = data["registerService"]["service"]["id"]
@@ -621,6 +637,10 @@ def _cores(cpu_s: Sequence[float], seconds: float) -> str:
     return " + ".join(f"{cpu / seconds:.2f}" for cpu in cpu_s) if seconds > 0 else "n/a"
 
 
+def _shares(replicas: Sequence[float], others: Sequence[float], seconds: float) -> str:
+    return f"{_cores(replicas, seconds)} / {_cores(others, seconds)}"
+
+
 def rows_of_sweep(one: Sweep | None, two: Sweep | None) -> Iterator[tuple[str, str, str, str]]:
     def each(figure: Any) -> tuple[str, str]:
         return tuple("n/a" if run is None else figure(run) for run in (one, two))  # type: ignore[return-value]
@@ -640,10 +660,8 @@ def rows_of_sweep(one: Sweep | None, two: Sweep | None) -> Iterator[tuple[str, s
     periods = each(lambda r: f"{_s(_percentile(r.periods, 50))} / {_s(_percentile(r.periods, 99))}")
     yield "period of one service p50 / p99", *periods, ratio(lambda r: _percentile(r.periods, 50))
     yield "requests per replica in the window", *each(lambda r: " + ".join(map(str, r.by_replica))), ""
-    cpu = each(
-        lambda r: f"{_cores(r.usage.replicas, r.window_s)} / {_cores([r.usage.fakes, r.usage.postgres], r.window_s)}"
-    )
-    yield "cores used: replicas / fakes + PostgreSQL", *cpu, ""
+    used = each(lambda r: _shares(r.usage.replicas, [r.usage.fakes, r.usage.postgres, r.usage.machine], r.window_s))
+    yield "cores: replicas / fakes + PostgreSQL + machine", *used, ""
     batches = each(lambda r: f"{r.usage.written / r.window_s:.0f}/s; {r.usage.written / max(r.usage.batches, 1):.0f}")
     yield "checks written to history; per batch", *batches, ""
     twice = each(lambda r: f"{r.shared} / {r.overlaps} / {r.unmatched}")
@@ -666,8 +684,8 @@ def rows_of_fan_out(one: FanOut | None, two: FanOut | None) -> Iterator[tuple[st
     local = each(lambda r: " / ".join(f"{name} {_ms(_percentile(v, 99))}" for name, v in r.by_replica) or "-")
     yield "p99 on the probing replica / the other", *local, ""
     yield "events; missed; dropped by the brokers", *each(lambda r: f"{r.events}; {r.missed}; {r.dropped}"), ""
-    cpu = each(lambda r: " + ".join(f"{c:.1f}" for c in r.replica_cpu_s) + f" (clients {r.clients_cpu_s:.1f})")
-    yield "CPU s during the flips: replicas (clients)", *cpu, ""
+    cpu = each(lambda r: _shares(r.replica_cpu_s, [r.clients_cpu_s, r.machine_cpu_s], r.flips_s))
+    yield "cores during the flips: replicas / clients + machine", *cpu, ""
     verdict = each(lambda r: "yes" if (p99(r) or math.inf) < TARGET_P99_S and r.missed == 0 else "NO")
     yield f"p99 < {TARGET_P99_S:g} s and nothing missed", *verdict, ""
 
@@ -676,6 +694,7 @@ def report(one: Measured, two: Measured, args: argparse.Namespace) -> bool:
     """Prints the table; True when both clusters ran every step without a problem."""
     demand = args.services / (args.interval + args.latency)
     rows: list[tuple[str, str, str, str]] = [("", "1 replica", "2 replicas", "1 / 2")]
+    rows.append(("load average once the replicas were up", one.load, two.load, ""))
     for index, size in enumerate(args.subscribers):
         rows.append((f"fan-out: {size} subscribers, {args.flips} flips", "", "", ""))
         pair = [m.fan_outs[index] if index < len(m.fan_outs) else None for m in (one, two)]
@@ -685,16 +704,12 @@ def report(one: Measured, two: Measured, args: argparse.Namespace) -> bool:
     rows.extend(rows_of_sweep(one.sweep, two.sweep))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     print()
-    for row in rows:
-        indent = "  " if row[1] or row[3] else ""
-        print(
-            "  ".join(
-                [
-                    (indent + row[0]).ljust(widths[0] + 2),
-                    *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
-                ]
-            )
-        )
+    for label, *cells in rows:
+        if not any(cells):  # a section title
+            print(label)
+            continue
+        figures = (cell.rjust(width) for cell, width in zip(cells, widths[1:], strict=True))
+        print(f"  {label.ljust(widths[0])}  {'  '.join(figures)}")
     is_complete = True
     for measured in (one, two):
         problems = list(measured.problems) + [p for f in measured.fan_outs for p in f.problems]
@@ -715,12 +730,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.replicas", description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000, help="services to sweep (1000)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the fakes take to answer (0.2)")
-    parser.add_argument("--interval", type=int, default=2, help="checkIntervalSeconds and timeout of each (2)")
+    parser.add_argument("--interval", type=int, default=1, help="checkIntervalSeconds and timeout of each (1)")
     parser.add_argument("--servers", type=int, default=20, help="simulator servers in the fakes process (20)")
     parser.add_argument("--probe-concurrency", type=int, default=100, help="VIGIL_PROBE_CONCURRENCY (100)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first sweep before t0 (3)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of steady state measured (10)")
-    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000], help="fan-out sizes to run (1000)")
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 2000], help="fan-out sizes (1000 2000)")
     parser.add_argument("--flips", type=int, default=6, help="OK <-> HTTP_500 flips per fan-out, even (6)")
     parser.add_argument("--processes", type=int, default=4, help="client processes per fan-out (4)")
     parser.add_argument("--flip-timeout", type=float, default=20.0, help="seconds for a flip to reach everyone (20)")

@@ -65,6 +65,7 @@ class Region(enum.StrEnum):
     TRENDS = "trends"
     COMPARISONS = "comparisons"
     ANALYTICS = "analytics"
+    RESPONSES = "responses"
 
 
 ALL_REGIONS: Final = tuple(Region)
@@ -77,7 +78,7 @@ class CacheSettings:
     l1_ttl_seconds: float = 10.0
     l1_max_entries: int = 2000
     l2_ttl_seconds: float = 300.0
-    l2_timeout_seconds: float = 0.5
+    l2_timeout_seconds: float = 1.0
     l2_retry_seconds: float = 5.0
     check_coalesce_seconds: float = 2.0
     key_prefix: str = "vigil:"
@@ -147,6 +148,9 @@ class _L2Unavailable(Exception):
 
 Invalidator = Callable[[], Awaitable[None]]
 
+TIMEOUTS_BEFORE_DOWN: Final = 3
+"""L2 timeouts in a row before L2 counts as down; a refused or reset connection counts at once."""
+
 
 class ReadCache:
     """Get-or-compute over L1 and L2, invalidated by broker events; open with `open_cache`."""
@@ -185,6 +189,7 @@ class ReadCache:
             self._l2.client = self._redis
         self._l2_paused_until = 0.0
         self._l2_errors = 0
+        self._timeouts_in_a_row = 0
         self._l2_was_down = False
         self._last_error: str | None = None
         self._checks_dirty = False
@@ -380,10 +385,10 @@ class ReadCache:
         for region in regions:
             self._epochs[region] += 1
             self._stats[region].invalidations += 1
-            keys = self._l1_keys[region]
+            keys = list(self._l1_keys[region])  # reads go on while we await: iterate over a copy
+            self._l1_keys[region].clear()
             for key in keys:
                 await self._l1.delete(key)
-            keys.clear()
 
     async def _bump(self, regions: Sequence[Region]) -> None:
         names = [self._generation_key(region) for region in regions]
@@ -486,15 +491,23 @@ class ReadCache:
             raise _L2Unavailable
         try:
             async with asyncio.timeout(self._settings.l2_timeout_seconds):
-                return await call()
+                answer = await call()
         except (OSError, TimeoutError, aioredis.RedisError) as exc:
             self._l2_errors += 1
             self._last_error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+            if isinstance(exc, TimeoutError) and not probing:
+                # A busy event loop makes a healthy Redis look slow: skip L2 for this read only,
+                # and call it down after several timeouts in a row.
+                self._timeouts_in_a_row += 1
+                if self._timeouts_in_a_row < TIMEOUTS_BEFORE_DOWN:
+                    raise _L2Unavailable from exc
             if not self._l2_was_down:
                 log.warning("shared cache (Redis) failed, reading without it: %s", self._last_error)
             self._l2_was_down = True
             self._l2_paused_until = time.monotonic() + self._settings.l2_retry_seconds
             raise _L2Unavailable from exc
+        self._timeouts_in_a_row = 0
+        return answer
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models import ReferencePanel, Service
@@ -63,7 +63,7 @@ def filtered(query: ServiceQuery) -> QuerySet[Service]:
             panels = panels.filter(Q(key__icontains=term) | Q(label__icontains=term))
         if query.build is not None:
             panels = panels.filter(build=query.build)
-        rows = rows.filter(id__in=panels.values_list("service_id", flat=True))
+        rows = rows.filter(id__in=Subquery(panels.values("service_id")))  # Tortoise 1.1 refuses a bare values_list
     return rows
 
 

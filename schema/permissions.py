@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 from models import Role
 from resolvers.errors import Forbidden, RateLimited, Unauthenticated
 from resolvers.tokens import Principal
-from schema.context import Info
+from schema.context import Context, Info
 
 _operation_checked: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
     "vigil_operation_rate_checked", default=None
@@ -38,19 +38,22 @@ class OneRateTokenPerOperation(SchemaExtension):
 
 async def _within_rate_limit(info: Info, principal: Principal) -> None:
     context = info.context
-    limits = context.deps.rate_limits
     mark = _operation_checked.get()
-    if limits is None or (mark[0] if mark is not None else context.rate_checked):
-        return
+    if context.rate_checked or (mark is not None and mark[0]):
+        return  # counted already: by another root field of this operation, or by the response cache
     if mark is not None:
         mark[0] = True
     else:  # run without the extension (a bare schema in a test): one mark per Context
         context.rate_checked = True
-    wait = limits.check(
-        is_mutation=info.operation.operation is OperationType.MUTATION,
-        token_id=principal.token_id,
-        address=context.client_address(),
-    )
+    take_rate_token(context, principal, is_mutation=info.operation.operation is OperationType.MUTATION)
+
+
+def take_rate_token(context: Context, principal: Principal, *, is_mutation: bool) -> None:
+    """Spend one operation (and one mutation) from the caller's budgets, or raise RATE_LIMITED."""
+    limits = context.deps.rate_limits
+    if limits is None:
+        return
+    wait = limits.check(is_mutation=is_mutation, token_id=principal.token_id, address=context.client_address())
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         raise RateLimited(f"too many requests; retry in {seconds} s", retryAfterSeconds=seconds)

@@ -10,10 +10,16 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.types import ExecutionResult
 
+from resolvers.cache import Region
 from resolvers.deps import Deps
-from resolvers.errors import Unauthenticated
+from resolvers.errors import Unauthenticated, VigilError
+from schema import response_cache
 from schema.context import Context
+from schema.permissions import take_rate_token
 
 
 class _TooLarge(Exception):
@@ -71,3 +77,54 @@ class VigilGraphQL(GraphQL[Context, None]):
         if principal.role is None and not self._anonymous_read:
             raise ConnectionRejectionError({"message": "a VIEWER token is required", "code": "UNAUTHENTICATED"})
         return None
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Serves a repeated read-only query from the response cache (schema/response_cache.py)."""
+
+        async def execute() -> ExecutionResult:
+            return await super(VigilGraphQL, self).execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+
+        cache = context.deps.cache
+        query, name = request_data.query, request_data.operation_name
+        if cache is None or request_adapter.method != "POST" or not response_cache.is_cacheable(query, name):
+            return await execute()
+        try:
+            principal = await context.principal()
+            if principal.role is None and not self._anonymous_read:
+                return await execute()  # the resolvers refuse it, with their usual error
+            take_rate_token(context, principal, is_mutation=False)
+        except VigilError:
+            return await execute()  # a bad token, or over the limit: the resolvers say so the usual way
+        context.rate_checked = True  # paid above: the execution below must not take a second token
+        role = principal.role.value if principal.role is not None else "ANONYMOUS"
+        key = response_cache.response_key(query or "", name, request_data.variables, role)
+
+        async def load() -> dict[str, Any]:
+            result = await execute()
+            if result.errors or result.data is None:
+                raise _NotStored(result)
+            return result.data
+
+        try:
+            data = await cache.get_or_load(Region.RESPONSES, key, load)
+        except _NotStored as answer:
+            return answer.result
+        return ExecutionResult(data=data, errors=None)
+
+
+class _NotStored(Exception):
+    """Carries an answer with errors out of the cache's loader, so that it is returned but not kept."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        super().__init__("response not cacheable")
+        self.result = result

@@ -61,10 +61,10 @@ async def test_a_mutation_on_one_replica_is_visible_on_the_other_at_its_next_rea
             # B's first read may race A's announcement of its own registration; then it is cached.
             for _ in range(50):
                 assert await names_on(b) == ["michigan"]
-                if region(await b.gql(STATS), "service_lists")["l1Hits"] >= 1:
+                if region(await b.gql(STATS), "responses")["l1Hits"] >= 1:
                     break
             assert (await b.gql(DASHBOARD))["data"]["dashboard"]["totalServices"] == 1
-            before = region(await b.gql(STATS), "service_lists")
+            before = region(await b.gql(STATS), "responses")
             assert before["l1Hits"] >= 1, before
 
             renamed = await a.gql(RENAME, {"id": service_id, "name": "michigan-imputation"})
@@ -82,14 +82,14 @@ async def test_a_mutation_on_one_replica_is_visible_on_the_other_at_its_next_rea
             assert seen[-1] == ["michigan-imputation", "topmed"], seen[-3:]
             assert len(seen) < 50, f"visible on B only after {len(seen)} reads"
             assert (await b.gql(DASHBOARD))["data"]["dashboard"]["totalServices"] == 2
-            after = region(await b.gql(STATS), "service_lists")
+            after = region(await b.gql(STATS), "responses")
             assert after["invalidations"] > before["invalidations"]
 
-            # A's own read of the same list comes from what B computed and put in Redis.
+            # A's own read of the same list is the answer B computed and put in Redis.
             stats_a = (await a.gql(STATS))["data"]["cacheStats"]
             assert stats_a["sharedEnabled"] is True and stats_a["sharedHealthy"] is True
             assert await names_on(a) == ["michigan-imputation", "topmed"]
-            assert region(await a.gql(STATS), "service_lists")["l2Hits"] >= 1
+            assert region(await a.gql(STATS), "responses")["l2Hits"] >= 1
 
 
 async def test_without_redis_the_cache_lives_in_memory_and_a_mutation_still_invalidates_it(
@@ -105,5 +105,5 @@ async def test_without_redis_the_cache_lives_in_memory_and_a_mutation_still_inva
             assert await names_on(vigil) == ["afrigen", "elwazi"]
             stats = (await vigil.gql(STATS))["data"]["cacheStats"]
             assert stats["sharedEnabled"] is False
-            lists = region({"data": {"cacheStats": stats}}, "service_lists")
+            lists = region({"data": {"cacheStats": stats}}, "responses")
             assert lists["l1Hits"] >= 1 and lists["l2Hits"] == 0

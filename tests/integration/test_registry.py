@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-from models import AuditEvent, Role, Service
+from models import AuditEvent, ReferencePanel, Role, Service
 from tests.integration.conftest import LiveVigil, make_settings, running
 
 REGISTER = """
@@ -279,3 +279,29 @@ async def test_too_many_mutations_are_rate_limited_with_a_retry_hint(database_ur
         assert limited["code"] == "RATE_LIMITED" and limited["retryAfterSeconds"] >= 1
         assert await Service.all().count() == 3
         assert codes(await vigil.gql(SEARCH, role=Role.VIEWER)) == [], "queries have their own budget"
+
+
+async def test_services_are_filtered_by_an_active_panel_and_by_its_build(live: LiveVigil) -> None:
+    ids = {}
+    for name, url in (
+        ("Michigan", "https://m.example"),
+        ("TOPMed", "https://t.example"),
+        ("Empty", "https://e.example"),
+    ):
+        answer = await live.gql(REGISTER, {"input": michigan(name=name, baseUrl=url)})
+        ids[name] = int(answer["data"]["registerService"]["service"]["id"])
+    await ReferencePanel.create(service_id=ids["Michigan"], key="apps@hrc-r1.1@2.0.0", label="HRC r1.1", build="HG19")
+    await ReferencePanel.create(service_id=ids["TOPMed"], key="apps@topmed-r3@1.0.0", label="TOPMed r3", build="HG38")
+    await ReferencePanel.create(
+        service_id=ids["Empty"], key="apps@hrc-r1.1@1.0.0", label="HRC r1.1 (gone)", build="HG19", is_active=False
+    )
+    query = "query($f: ServiceFilter) { services(filter: $f) { nodes { name } } }"
+
+    async def names(**filter_: object) -> list[str]:
+        answer = await live.gql(query, {"f": filter_}, role=Role.VIEWER)
+        assert "errors" not in answer, answer
+        return [node["name"] for node in answer["data"]["services"]["nodes"]]
+
+    assert await names(panel="hrc") == ["Michigan"]
+    assert await names(build="HG38") == ["TOPMed"]
+    assert await names(panel="r1.1", build="HG38") == []

@@ -7,15 +7,18 @@ database its recordings write to.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from tortoise import Tortoise
 
 import events
 from config import Settings
@@ -37,6 +40,7 @@ from resolvers.ownership import Ownership
 from resolvers.ratelimit import RateLimits
 from resolvers.recording import BatchRecorder
 from resolvers.retention import RetentionTask
+from resolvers.sessions import Sessions
 from resolvers.usage import UsageCounters
 from schema.build import build_schema
 from schema.metrics import UsageObserver, operation_metrics
@@ -45,6 +49,27 @@ from web import ga4gh_registry, status_page
 from web.metrics import CountedWebSockets, VigilMetrics
 
 log = logging.getLogger("vigil")
+
+READINESS_DATABASE_TIMEOUT_S = 2.0
+DB_COMMAND_TIMEOUT_S = 30.0
+DB_CONNECT_TIMEOUT_S = 5.0
+
+
+def bounded(config: dict[str, Any]) -> dict[str, Any]:
+    """The app's database config with every query and connection attempt bounded (PostgreSQL).
+
+    A database that goes silent (a partition, a frozen server) otherwise holds requests, readiness
+    checks and recordings until the kernel gives up on the socket. The bound has to be asyncpg's:
+    cancelling a Tortoise query from outside (`asyncio.timeout`) leaves the caller waiting in
+    the pool's release, which needs the same silent connection.
+    """
+    connections = {
+        name: f"{url}&command_timeout={DB_COMMAND_TIMEOUT_S:g}&timeout={DB_CONNECT_TIMEOUT_S:g}"
+        if name == "pg"
+        else url
+        for name, url in config["connections"].items()
+    }
+    return {**config, "connections": connections}
 
 
 def cache_settings(settings: Settings) -> CacheSettings:
@@ -86,7 +111,9 @@ async def open_deps(
     config = db.tortoise_config(settings.database_url, pool_max_size=settings.db_pool_max_size)
     async with contextlib.AsyncExitStack() as stack:
         async with migration_lock(settings.database_url):  # replicas that start together migrate in turn
-            await stack.enter_async_context(db.open_database(config))
+            await db.migrate(config)  # unbounded: a migration may build an index for minutes
+            await Tortoise.close_connections()
+        await stack.enter_async_context(db.open_database(bounded(config), apply_migrations=False))
         cipher = load_cipher(settings.secret_key, settings.resolved_secret_key_file())
         policy = AddressPolicy(
             allow_private=settings.allow_private_targets, allow_metadata=settings.allow_metadata_targets
@@ -97,12 +124,17 @@ async def open_deps(
         http = await stack.enter_async_context(
             aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=settings.max_timeout_seconds + 5),
-                connector=aiohttp.TCPConnector(limit=max(settings.probe_concurrency, 100), resolver=resolver),
+                # Two connections per probe permit: a Cloudgene check sends two requests at once, and
+                # waiting for a connection would count against the probe's timeout.
+                connector=aiohttp.TCPConnector(limit=max(2 * settings.probe_concurrency, 100), resolver=resolver),
             )
         )
         broker = await stack.enter_async_context(
             events.open_broker(settings.redis_url, channel_prefix=settings.redis_prefix)
         )
+        # --- WebSocket sessions (resolvers/sessions.py): after the broker it listens to, so it closes before it
+        sessions = await stack.enter_async_context(Sessions(broker))
+        # --- end WebSocket sessions
         cache = None
         if settings.cache_enabled:
             cache = await stack.enter_async_context(
@@ -167,6 +199,7 @@ async def open_deps(
             rate_limits=RateLimits.per_minute(settings.rate_limit_per_minute, settings.mutation_rate_limit_per_minute),
             cache=cache,
             ownership=ownership,
+            sessions=sessions,
         )
         if cache is not None:
             cache.add_warmer(lambda: views.warm(deps))
@@ -210,9 +243,17 @@ def create_app(settings: Settings) -> Starlette:
         deps: Deps = request.state.deps
         problems: list[str] = []
         try:
-            pending = await db.pending_migrations(config)
+            # The ping comes first: Tortoise reads "no migration table" from any failure, which
+            # would report an outage as missing migrations. The timeout bounds waiting for a
+            # connection; a query on a connection gone silent ends at the pool's command timeout
+            # (`bounded`), because a cancelled query is released through that same connection.
+            async with asyncio.timeout(READINESS_DATABASE_TIMEOUT_S):
+                await Tortoise.get_connection(db.connection_name(settings.database_url)).execute_query("SELECT 1")
+                pending = await db.pending_migrations(config)
             if pending:
                 problems.append(f"migrations not applied: {', '.join(pending)}")
+        except TimeoutError:
+            problems.append(f"database unreachable: no answer within {READINESS_DATABASE_TIMEOUT_S:g} s")
         except Exception as exc:  # any database failure means "not ready"; say which
             problems.append(f"database unreachable: {exc.__class__.__name__}: {exc}")
         degraded: list[str] = []

@@ -8,12 +8,15 @@ import logging
 import pathlib
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from config import Settings, describe_settings, settings_error_message
+
+if TYPE_CHECKING:
+    from resolvers.deps import Deps
 
 T = TypeVar("T")
 
@@ -31,6 +34,13 @@ def configure_logging(settings: Settings) -> None:
 
 def run(work: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(work())  # type: ignore[arg-type]
+
+
+async def forget_cached_reads(deps: Deps, reason: str) -> None:
+    """What a mutation over the API does before it answers: the servers' caches (L2 and, through
+    `CacheInvalidated`, every replica's L1) must not keep showing the registry as it was."""
+    if deps.cache is not None:
+        await deps.cache.invalidate(reason=reason)
 
 
 @click.group()
@@ -138,7 +148,9 @@ def import_cmd(file: Any) -> None:
 
     async def work() -> Any:
         async with open_deps(settings, run_probes=False) as deps:
-            return await import_document(deps, document, CLI_ACTOR)
+            outcome = await import_document(deps, document, CLI_ACTOR)
+            await forget_cached_reads(deps, "vigil import")
+            return outcome
 
     try:
         outcome = run(work)
@@ -185,7 +197,10 @@ def discover(url: str, register: bool, credential: str | None) -> None:
 
     async def work() -> Any:
         async with open_deps(settings, run_probes=False) as deps:
-            return await discover_services(deps, url, register, CLI_ACTOR, credential=credential)
+            report = await discover_services(deps, url, register, CLI_ACTOR, credential=credential)
+            if register:
+                await forget_cached_reads(deps, "vigil discover --register")
+            return report
 
     try:
         report = run(work)

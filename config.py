@@ -10,6 +10,7 @@ from __future__ import annotations
 import pathlib
 from typing import Annotated, Literal
 
+import apprise
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -198,7 +199,14 @@ class Settings(BaseSettings):
     alert_webhooks: tuple[str, ...] = Field(
         (), description="Webhook URLs (JSON list) that receive a JSON POST when an alert fires, resolves or reminds"
     )
-    alert_webhook_timeout_seconds: PositiveSeconds = Field(10.0, description="Timeout of one webhook request")
+    alert_apprise_urls: tuple[str, ...] = Field(
+        (),
+        description="Apprise URLs (JSON list), such as slack://…, msteams://…, mailto://… or matrix://…, "
+        "notified when an alert fires, resolves or reminds",
+    )
+    alert_webhook_timeout_seconds: PositiveSeconds = Field(
+        10.0, description="Timeout of one webhook request or apprise notification"
+    )
     alert_webhook_attempts: int = Field(5, ge=1, le=20, description="Most attempts per webhook notification")
     alert_webhook_backoff_seconds: PositiveSeconds = Field(
         2.0, description="First delay between webhook attempts; it doubles each attempt, up to 5 minutes"
@@ -235,6 +243,15 @@ class Settings(BaseSettings):
         for url in value:
             if not url.startswith(("http://", "https://")):
                 raise ValueError("each URL must start with http:// or https://")
+        return value
+
+    @field_validator("alert_apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, url in enumerate(value):
+            if not apprise.Apprise().add(url):
+                # The URL itself is not quoted: it carries the channel's secret.
+                raise ValueError(f"entry {index + 1} is not a URL apprise can use (unknown scheme or bad form)")
         return value
 
     @field_validator("secret_key")

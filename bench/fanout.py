@@ -122,6 +122,9 @@ class Commands:
 
     def __enter__(self) -> Commands:
         asyncio.get_running_loop().add_reader(self._conn.fileno(), self._readable)
+        # uvloop (libuv's uv_poll_init) makes a watched fd non-blocking. A send larger than the
+        # pipe's buffer would then fail half-written, and `tell` would drop it without a word.
+        os.set_blocking(self._conn.fileno(), True)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

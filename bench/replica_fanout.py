@@ -65,7 +65,7 @@ class FanOut:
     missed: int
     dropped: int  # by the replicas' brokers (a subscriber queue overflowed)
     latencies: tuple[float, ...]  # ascending
-    by_replica: tuple[tuple[str, tuple[float, ...]], ...]  # ("owner" or "other", latencies); 2 replicas only
+    by_replica: tuple[tuple[str, tuple[float, ...]], ...]  # ("owner", ...), ("other", ...); 2 replicas only
     spent: Spent  # during the flips
     problems: tuple[str, ...]
 
@@ -96,7 +96,7 @@ def fan_out(
         while (open_now := subscribers(members) - watched.baseline) < run.connected:
             if time.monotonic() > ends_at:
                 raise Stalled(f"{open_now} of {run.connected} subscriptions reached the brokers")
-            time.sleep(0.05)
+            time.sleep(0.25)  # each scrape costs the replicas CPU
         run.connect_s = time.monotonic() - started_at
 
         pids = [member.pid for member in members]
@@ -139,7 +139,8 @@ def summarise(
     if len(expected) != run.flips_asked:
         problems.append(f"{len(expected)} status changes seen for {run.flips_asked} flips")
     by_replica = tuple(
-        ("owner" if home == owner else "other", tuple(sorted(values))) for home, values in sorted(latencies.items())
+        ("owner" if home == owner else "other", tuple(sorted(values)))
+        for home, values in sorted(latencies.items(), key=lambda item: item[0] != owner)  # the owner first
     )
     return FanOut(
         subscribers=run.subscribers,

@@ -48,6 +48,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import pathlib
+import pickle
 import random
 import signal
 import sys
@@ -60,6 +61,7 @@ from typing import Any, NamedTuple, TypeVar
 import aiohttp
 from aiohttp import web
 
+from bench.cluster import DEFAULT_PG_URL, errors_in
 from bench.fanout import (
     CLOSE_S,
     START_S,
@@ -74,7 +76,6 @@ from bench.fanout import (
     split,
     tell,
 )
-from bench.replicas import DEFAULT_PG_URL, errors_in
 from bench.sweep import _load, _percentile, _raise_fd_limit
 from probes.hysteresis import HysteresisSettings
 from simulators import Behaviour, CloudgeneSimulator
@@ -174,6 +175,10 @@ class Plan:
     processes: int = 2  # subscriber processes
     max_rss_growth: float = 0.10
     seed: int = 1
+    log_dir: pathlib.Path | None = None  # where Vigil's log is kept; None: a temporary directory
+
+    def logs(self, workdir: pathlib.Path) -> pathlib.Path:
+        return self.log_dir or workdir / "logs"
 
     @property
     def duration_s(self) -> float:
@@ -325,8 +330,8 @@ async def vigil(plan: Plan, workdir: pathlib.Path) -> AsyncIterator[Any]:
             "VIGIL_LOG_LEVEL": "WARNING",
         }
         token = await asyncio.to_thread(admin_token, env)
-        logs = workdir / "logs"
-        logs.mkdir()
+        logs = plan.logs(workdir)
+        logs.mkdir(parents=True, exist_ok=True)
         yield await stack.enter_async_context(replica(env, str(logs / "vigil.log"), token))
 
 
@@ -360,7 +365,10 @@ class Subscribers:
                     if message[0] == "lost":
                         self.lost.append(message[1])
                 if message is None:
-                    raise Stalled(f"{client.proc.name} ended before sending {kind!r}")
+                    client.proc.join(5)
+                    raise Stalled(
+                        f"{client.proc.name} ended before sending {kind!r} (exit code {client.proc.exitcode})"
+                    )
                 answers.append(message)
         return answers
 
@@ -582,7 +590,7 @@ async def _soak(plan: Plan, run: Run) -> None:
             ws_url = f"{url.replace('http://', 'ws://')}/graphql"
             clients = [
                 stack.enter_context(child(f"soak-clients-{i}", run_clients, ws_url, viewer, None, count))
-                for i, count in enumerate(split(plan.subscribers, plan.processes))
+                for i, count in enumerate(split(plan.subscribers, plan.processes) if plan.subscribers else ())
             ]
             subscribers = stack.enter_context(Subscribers(clients))
             await register(http, url, admin, plan, urls, run)
@@ -594,7 +602,8 @@ async def _soak(plan: Plan, run: Run) -> None:
             trend_ids = [run.service_ids[i] for i in planned] or run.service_ids
             print(f"soak started: {plan.duration_s / 60:g} min, warm-up {plan.warmup_s / 60:g} min", flush=True)
             async with asyncio.TaskGroup() as group:
-                group.create_task(query_load(http, url, plan.query_rps, trend_ids, ends_at, run.load))
+                if plan.query_rps:
+                    group.create_task(query_load(http, url, plan.query_rps, trend_ids, ends_at, run.load))
                 group.create_task(ping(http, url, ends_at, run.load))
                 group.create_task(watch(http, url, pid, run, run.load, ends_at))
             await asyncio.sleep(DELIVERY_GRACE_S)
@@ -607,9 +616,9 @@ async def _soak(plan: Plan, run: Run) -> None:
             subscribers.send("report")
             run.reports = [m[1] for m in await subscribers.expect("report", CLOSE_S + 30)]
             run.lost = subscribers.lost
-        if (workdir / "logs").is_dir():
-            run.log_errors = errors_in(workdir / "logs")
-            run.log_warnings = warnings_in(workdir / "logs" / "vigil.log")
+        if (logs := plan.logs(workdir)).is_dir():
+            run.log_errors = errors_in(logs)
+            run.log_warnings = warnings_in(logs / "vigil.log")
 
 
 def warnings_in(log: pathlib.Path) -> collections.Counter[str]:
@@ -772,7 +781,7 @@ def _judge_changes(run: Run, verdict: Verdict) -> None:
     window_s = run.plan.timeout_s + 1.0
     contradicted = disagreeing = expected = stored = 0
     checks_by_kind: collections.Counter[Kind] = collections.Counter()
-    for (service_id, checks), kind, index in zip(run.history.items(), run.parts, itertools.count(), strict=False):
+    for index, ((service_id, checks), kind) in enumerate(zip(run.history.items(), run.parts, strict=True)):
         checks_by_kind[kind] += sum(run.started_at <= c.checked_at <= run.ended_at for c in checks)
         implied, contradictions = replay(kind, checks, flips_of[index], window_s)
         held = stored_changes(checks)
@@ -806,6 +815,11 @@ def _judge_changes(run: Run, verdict: Verdict) -> None:
         ("status changes expected (the fakes' flips through hysteresis)", f"{expected:,}"),
         ("status changes in the database", f"{stored:,}"),
     ]
+    verdict.require(
+        "the fakes flipped and the database shows it",
+        f"{flips} flips, {expected} changes",
+        expected > 0 or Kind.FLAPPING not in run.parts,
+    )
     verdict.require("checks whose rawStatus contradicts their fake", f"{contradicted}", contradicted == 0)
     verdict.require(
         "services whose stored changes differ from the fakes' through hysteresis", f"{disagreeing}", disagreeing == 0
@@ -968,7 +982,7 @@ def render(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> Plan:
+def parse_args(argv: Sequence[str] | None) -> tuple[Plan, argparse.Namespace]:
     defaults = Plan()
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=defaults.minutes, help="length of the soak after setup (30)")
@@ -985,12 +999,15 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--processes", type=int, default=defaults.processes, help="subscriber processes (2)")
     parser.add_argument("--max-rss-growth", type=float, default=defaults.max_rss_growth, help="share (0.10)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--log-dir", type=pathlib.Path, help="keep Vigil's log in this directory (default: dropped)")
+    parser.add_argument("--save", type=pathlib.Path, help="keep what the run gathered in this file (pickle)")
+    parser.add_argument("--judge", type=pathlib.Path, help="judge a run kept with --save; run nothing")
     args = parser.parse_args(argv)
-    if not 0 < args.services <= HISTORY_PAGE or args.subscribers < 1 or args.query_rps <= 0:
-        parser.error(f"need 1 <= --services <= {HISTORY_PAGE}, --subscribers >= 1 and --query-rps > 0")
+    if not 0 < args.services <= HISTORY_PAGE or args.subscribers < 0 or args.query_rps < 0:
+        parser.error(f"need 1 <= --services <= {HISTORY_PAGE}, --subscribers >= 0 and --query-rps >= 0")
     if args.flapping + args.hanging > 1 or args.timeout >= args.interval:
         parser.error("need --flapping + --hanging <= 1 and --timeout < --interval")
-    return Plan(
+    plan = Plan(
         minutes=args.minutes,
         services=args.services,
         flapping=args.flapping,
@@ -1004,19 +1021,26 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         pg_url=args.pg_url,
         processes=args.processes,
         max_rss_growth=args.max_rss_growth,
+        log_dir=args.log_dir,
         seed=args.seed,
     )
+    return plan, args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    plan = parse_args(argv)
-    print(f"load average before: {_load()}")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed run still stops its children
-    try:
-        run = asyncio.run(soak(plan))
-    except KeyboardInterrupt:
-        print("interrupted (SIGINT or SIGTERM); every child process was stopped")
-        return 1
+    plan, args = parse_args(argv)
+    if args.judge:
+        run = pickle.loads(args.judge.read_bytes())  # a file this bench wrote: trusted input
+    else:
+        print(f"load average before: {_load()}")
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed run still stops its children
+        try:
+            run = asyncio.run(soak(plan))
+        except KeyboardInterrupt:
+            print("interrupted (SIGINT or SIGTERM); every child process was stopped")
+            return 1
+        if args.save:
+            args.save.write_bytes(pickle.dumps(run))
     verdict = judge(run)
     print(render(verdict))
     return 1 if verdict.failures or not verdict.criteria else 0

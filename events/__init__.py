@@ -1,4 +1,4 @@
-"""Publish/subscribe for probe results, status changes and cache invalidations.
+"""Publish/subscribe for probe results, status changes, cache invalidations and token revocations.
 
 `open_broker` is the one entry point the app lifespan uses; everything else sees the `Broker`
 protocol. Without a Redis URL, messages stay in this process (`MemoryBroker`); with one, they
@@ -19,6 +19,7 @@ from events.messages import (
     MalformedMessage,
     Message,
     StatusChanged,
+    TokenRevoked,
     decode,
     encode,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "RedisStats",
     "StatusChanged",
     "Subscription",
+    "TokenRevoked",
     "Topic",
     "decode",
     "encode",

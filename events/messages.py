@@ -37,6 +37,7 @@ class Channel(StrEnum):
     STATUS = "status"
     INVALIDATION = "invalidation"
     REGISTRY = "registry"
+    ACCESS = "access"
 
 
 class MalformedMessage(ValueError):
@@ -237,11 +238,45 @@ class RegistryChanged:
         )
 
 
-Message: TypeAlias = CheckRecorded | StatusChanged | CacheInvalidated | RegistryChanged
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """An API token was revoked; every replica closes the WebSocket connections it authenticated.
 
-_M = TypeVar("_M", CheckRecorded, StatusChanged, CacheInvalidated, RegistryChanged)
+    Published after the revocation commits (again on a repeated revoke, which retries the close).
+    `seq` is the publisher's clock in nanoseconds, only for reading logs.
+    """
 
-MESSAGE_TYPES: tuple[type[Message], ...] = (CheckRecorded, StatusChanged, CacheInvalidated, RegistryChanged)
+    channel: ClassVar[Channel] = Channel.ACCESS
+
+    seq: int
+    token_id: int
+
+    def to_json(self) -> str:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> TokenRevoked:
+        return _expect(cls, decode(data))
+
+    def _fields(self) -> dict[str, Any]:
+        return {"seq": self.seq, "token_id": self.token_id}
+
+    @classmethod
+    def _parse(cls, fields: _Fields) -> TokenRevoked:
+        return cls(seq=fields.integer("seq"), token_id=fields.integer("token_id"))
+
+
+Message: TypeAlias = CheckRecorded | StatusChanged | CacheInvalidated | RegistryChanged | TokenRevoked
+
+_M = TypeVar("_M", CheckRecorded, StatusChanged, CacheInvalidated, RegistryChanged, TokenRevoked)
+
+MESSAGE_TYPES: tuple[type[Message], ...] = (
+    CheckRecorded,
+    StatusChanged,
+    CacheInvalidated,
+    RegistryChanged,
+    TokenRevoked,
+)
 _BY_NAME: dict[str, type[Message]] = {kind.__name__: kind for kind in MESSAGE_TYPES}
 
 

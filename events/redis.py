@@ -172,10 +172,13 @@ class RedisBroker:
         return self._last_error
 
     async def publish(self, message: Message) -> None:
-        """Deliver locally now and queue for the other replicas; never waits on Redis."""
+        """Queue for the other replicas, then deliver locally; never waits on Redis.
+
+        The outbox comes first so that the writer task is woken before this replica's own
+        subscribers: otherwise the other replicas would start their fan-out only after ours.
+        """
         if self._local.closed:
             raise BrokerClosed(f"broker closed; {type(message).__name__} seq={message.seq} not published")
-        await self._local.publish(message)
         if self._outbox.full():
             self._outbox.get_nowait()
             self._outbox.task_done()
@@ -184,6 +187,7 @@ class RedisBroker:
             if dropped == 1 or dropped % 1000 == 0:  # a long outage must not flood the log
                 log.warning("events: Redis outbox full; %d messages dropped so far", dropped)
         self._outbox.put_nowait(message)
+        await self._local.publish(message)
 
     def subscribe(
         self, *topics: Topic, queue_size: int | None = None

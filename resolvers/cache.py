@@ -48,7 +48,7 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import BaseSerializer
 
 from events import Broker, CacheInvalidated, CheckRecorded, Message, StatusChanged
-from events.messages import MESSAGE_TYPES, RegistryChanged
+from events.messages import MESSAGE_TYPES, RegistryChanged, TokenRevoked
 
 log = logging.getLogger(__name__)
 
@@ -246,9 +246,10 @@ class ReadCache:
         """The cached value for `key`, computing it once (per replica) when neither level has it."""
         l1_key = f"{region.value}:{key}"
         boxed = await self._l1.get(l1_key)
-        if boxed is not None:
+        keys = self._l1_keys[region]
+        if boxed is not None and l1_key in keys:  # not indexed: an invalidation is deleting it
             self._stats[region].l1_hits += 1
-            self._l1_keys[region].move_to_end(l1_key, last=True)
+            keys.move_to_end(l1_key, last=True)
             return boxed[0]
         waiting = self._inflight.get((region, key))
         if waiting is not None:  # another reader is computing it: share its answer
@@ -284,8 +285,9 @@ class ReadCache:
         found: list[Any] = list(await self._l1.multi_get(texts)) if texts else []
         results: dict[int, T] = {}
         missing: list[int] = []
+        indexed = self._l1_keys[region]
         for index, boxed in enumerate(found):
-            if boxed is not None:
+            if boxed is not None and texts[index] in indexed:
                 results[index] = boxed[0]
                 self._stats[region].l1_hits += 1
             else:
@@ -435,12 +437,14 @@ class ReadCache:
             if message.reseed:  # a manual check's state handed to the owner: news like any check
                 self._checks_dirty = True
             elif self._broker is None or message.origin != self._broker.replica_id:
-                # The mutation that sent it invalidated here already; elsewhere it may not have
-                # (the CLI, or a CacheInvalidated that is still on its way).
-                await self.invalidate(reason=f"service {message.service_id} changed", announce=False)
+                # The replica (or CLI) that made the change bumps the shared generations itself;
+                # here only this replica's memory may still hold the old rows.
+                await self._drop_l1(ALL_REGIONS)
         elif isinstance(message, StatusChanged):
             await self.invalidate(reason=f"service {message.service_id} changed status", announce=False)
-        else:  # a registry change, or a message kind added later: anything may have changed
+        elif isinstance(message, TokenRevoked):
+            return  # access, not data: cached answers are keyed by role and checked per request
+        else:  # a message kind added later: it may be about data, so forget everything
             await self.invalidate(reason=f"{type(message).__name__} received", announce=False)
 
     async def _coalesce_checks(self) -> None:
@@ -469,6 +473,9 @@ class ReadCache:
         if self._l2 is None or not self._l2_was_down or time.monotonic() < self._l2_paused_until:
             return
         with contextlib.suppress(_L2Unavailable):
+            # Connections pooled before the outage are dead, and redis-py would find that out one
+            # failed command at a time, each taking L2 down again for `l2_retry_seconds`.
+            await self._redis.connection_pool.disconnect()  # type: ignore[union-attr]
             await self._l2_call(lambda: self._redis.ping(), probing=True)  # type: ignore[union-attr]
             self._l2_was_down = False
             log.info("shared cache (Redis) reachable again; dropping local entries")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from resolvers.cache import ReadCache
     from resolvers.ownership import Ownership
     from resolvers.recording import BatchRecorder
+    from resolvers.sessions import Sessions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,3 +33,4 @@ class Deps:
     rate_limits: RateLimits | None = None
     cache: ReadCache | None = None
     ownership: Ownership | None = None  # which services this replica's probe loop owns
+    sessions: Sessions | None = None  # open WebSockets by token, closed when it is revoked

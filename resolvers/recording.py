@@ -102,6 +102,22 @@ async def _store_all(observations: list[Observation]) -> list[Written]:
     return written
 
 
+async def _write(observations: list[Observation]) -> list[Written]:
+    """`_store_all` in one transaction, run in a task of its own.
+
+    Tortoise keeps the open transaction in a context variable and leaves it set when BEGIN
+    itself fails (a database gone silent, ended by asyncpg's command timeout). In the recorder's
+    long-lived task every later write would then become a savepoint of that dead transaction,
+    and fail, until the process restarts. A task's copy of the context dies with the task.
+    """
+
+    async def transaction() -> list[Written]:
+        async with in_transaction():
+            return await _store_all(observations)
+
+    return await asyncio.create_task(transaction(), name="batch-recorder-transaction")
+
+
 async def _announce(broker: Broker, written: Written) -> None:
     if written is None:
         return
@@ -194,8 +210,7 @@ class BatchRecorder:
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
-            async with in_transaction():
-                written = await _store_all([observation for observation, _ in batch])
+            written = await _write([observation for observation, _ in batch])
         except Exception:  # the batch is retried row by row below; the failure is logged
             log.exception("writing a batch of %d checks failed; retrying them one by one", len(batch))
             self.stats.failed_batches += 1
@@ -208,8 +223,7 @@ class BatchRecorder:
     async def _flush_one_by_one(self, batch: list[_Pending]) -> None:
         for observation, done in batch:
             try:
-                async with in_transaction():
-                    (row,) = await _store_all([observation])
+                (row,) = await _write([observation])
             except Exception as exc:  # handed to the waiting caller, which logs it with the service id
                 self.stats.failed_checks += 1
                 if not done.done():

@@ -5,13 +5,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import secrets
+import time
 
+from events.broker import Broker, BrokerClosed
+from events.messages import TokenRevoked
 from models import ApiToken, Role
 from resolvers.audit import Actor, record_audit
 from resolvers.errors import BadUserInput, NotFound, Unauthenticated
 
 TOKEN_PREFIX = "vgl_"
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,16 +50,23 @@ async def create_token(name: str, role: Role, actor: Actor) -> tuple[ApiToken, s
     return row, secret
 
 
-async def revoke_token(token_id: int, actor: Actor) -> bool:
+async def revoke_token(broker: Broker, token_id: int, actor: Actor) -> bool:
+    """True when the token was valid until now. Either way, once the revocation is stored, every
+    replica is told to close the WebSockets the token opened (resolvers/sessions.py), so revoking
+    again retries that close."""
     row = await ApiToken.get_or_none(id=token_id)
     if row is None:
         raise NotFound(f"no API token with id {token_id}", field="id")
-    if row.revoked_at is not None:
-        return False
-    row.revoked_at = dt.datetime.now(dt.UTC)
-    await row.save(update_fields=["revoked_at"])
-    await record_audit(actor, "token.revoke", "api_token", row.id, before={"name": row.name})
-    return True
+    was_valid = row.revoked_at is None
+    if was_valid:
+        row.revoked_at = dt.datetime.now(dt.UTC)
+        await row.save(update_fields=["revoked_at"])
+        await record_audit(actor, "token.revoke", "api_token", row.id, before={"name": row.name})
+    try:
+        await broker.publish(TokenRevoked(seq=time.time_ns(), token_id=row.id))
+    except BrokerClosed:  # shutting down: the connections close with the server anyway
+        log.warning("revocation of token %s not announced: the broker is closed", row.id)
+    return was_valid
 
 
 async def authenticate(authorization: str | None) -> Principal:

@@ -1,9 +1,10 @@
-"""Alert notifications as JSON POSTs to the webhooks in `VIGIL_ALERT_WEBHOOKS`.
+"""Alert notifications as JSON POSTs to the webhooks in `VIGIL_ALERT_WEBHOOKS`, and through apprise
+(resolvers/notify_apprise.py) to the URLs in `VIGIL_ALERT_APPRISE_URLS`.
 
-Each (notification, webhook) pair runs in its own task, so a slow or failing receiver never
+Each (notification, URL) pair runs in its own task, so a slow or failing receiver never
 holds up rule evaluation. A task tries up to `alert_webhook_attempts` times with exponential
-backoff, and stores every attempt as an AlertDelivery. Only the host of a webhook is stored or
-logged: Slack-style URLs carry their secret in the path.
+backoff, and stores every attempt as an AlertDelivery. Only the host of a webhook (the scheme and
+at most the host of an apprise URL) is stored or logged: these URLs carry their secret in the path.
 
 `WebhookNotifier` owns those tasks: leaving its context waits up to `grace_seconds` for them,
 then cancels and awaits the rest.
@@ -17,6 +18,8 @@ import datetime as dt
 import logging
 import random
 import urllib.parse
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Self
 
 import aiohttp
@@ -24,6 +27,10 @@ import aiohttp
 from config import Settings
 from models import Alert, AlertDelivery, DeliveryKind, DeliveryStatus
 from probes.backoff import Backoff
+from resolvers import notify_apprise
+
+# One attempt: (HTTP status if one came back, error text or "" on success).
+Attempt = Callable[[], Awaitable[tuple[int | None, str]]]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,8 @@ class WebhookNotifier:
         rng: random.Random | None = None,
     ) -> None:
         self._urls = settings.alert_webhooks
+        self._apprise_urls = settings.alert_apprise_urls
+        self._timeout_s = settings.alert_webhook_timeout_seconds
         self._http = http
         self._timeout = aiohttp.ClientTimeout(total=settings.alert_webhook_timeout_seconds)
         self._attempts = settings.alert_webhook_attempts
@@ -102,28 +111,39 @@ class WebhookNotifier:
             await asyncio.wait(set(self._tasks))
 
     def notify(self, alert: Alert, kind: DeliveryKind, service_name: str | None) -> None:
-        """Start one delivery task per webhook; returns at once."""
+        """Start one delivery task per webhook and apprise URL; returns at once."""
         if self._closing:
             log.warning("alert %s %s not delivered: shutting down", alert.id, kind.value)
             return
         body = payload(alert, kind, service_name, dt.datetime.now(dt.UTC))
         for url in self._urls:
-            task = asyncio.create_task(self._deliver(alert.id, kind, url, body), name=f"alert-{alert.id}-{kind.value}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(alert.id, kind, channel_name(url), partial(self._post, url, body))
+        if self._apprise_urls:
+            title, text = body["text"], notify_apprise.message(alert, service_name)
+            for url in self._apprise_urls:
+                channel = notify_apprise.apprise_channel_name(url)
+                self._start(alert.id, kind, channel, partial(self._apprise, url, title, text, kind))
 
-    async def _deliver(self, alert_id: int, kind: DeliveryKind, url: str, body: dict[str, Any]) -> None:
-        channel = channel_name(url)
+    def _start(self, alert_id: int, kind: DeliveryKind, channel: str, attempt: Attempt) -> None:
+        name = f"alert-{alert_id}-{kind.value}"
+        task = asyncio.create_task(self._deliver(alert_id, kind, channel, attempt), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, url: str, body: dict[str, Any]) -> tuple[int | None, str]:
+        try:
+            async with self._http.post(url, json=body, timeout=self._timeout, allow_redirects=False) as response:
+                error = "" if 200 <= response.status < 300 else f"HTTP {response.status}"
+                return response.status, error
+        except (aiohttp.ClientError, TimeoutError) as exc:  # an unreachable receiver is data
+            return None, exc.__class__.__name__  # str(exc) may quote the full URL, secret included
+
+    async def _apprise(self, url: str, title: str, text: str, kind: DeliveryKind) -> tuple[int | None, str]:
+        return None, await notify_apprise.send(url, title, text, kind, self._timeout_s)
+
+    async def _deliver(self, alert_id: int, kind: DeliveryKind, channel: str, attempt_once: Attempt) -> None:
         for attempt in range(1, self._attempts + 1):
-            http_status: int | None = None
-            error = ""
-            try:
-                async with self._http.post(url, json=body, timeout=self._timeout, allow_redirects=False) as response:
-                    http_status = response.status
-                    if not 200 <= response.status < 300:
-                        error = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:  # an unreachable receiver is data
-                error = exc.__class__.__name__  # str(exc) may quote the full URL, secret included
+            http_status, error = await attempt_once()
             status = DeliveryStatus.FAILED if error else DeliveryStatus.SENT
             try:
                 await AlertDelivery.create(

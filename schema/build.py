@@ -9,6 +9,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from config import Settings
 from schema.errors import CodedErrors, VigilSchema
+from schema.execution import PerEventMemoExecution
 from schema.freshness import MutationsInvalidateCache
 from schema.limits import MAX_EXPANDED_FIELDS, MaxExpandedFields
 from schema.mutation import Mutation
@@ -33,4 +34,10 @@ def build_schema(settings: Settings, *, extensions: Sequence[Callable[[], Schema
     ]
     if not settings.introspection:
         chain.append(DisableIntrospection)
-    return VigilSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=chain)
+    return VigilSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=chain,
+        execution_context_class=PerEventMemoExecution,
+    )

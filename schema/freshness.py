@@ -8,10 +8,13 @@ its own change. A mutation whose every root field failed changed nothing and inv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
+
+log = logging.getLogger(__name__)
 
 
 class MutationsInvalidateCache(SchemaExtension):
@@ -25,5 +28,9 @@ class MutationsInvalidateCache(SchemaExtension):
             return
         deps = getattr(context.context, "deps", None)
         cache = getattr(deps, "cache", None)
-        if cache is not None:
+        if cache is None:
+            return
+        try:
             await cache.invalidate(reason=f"mutation {context.operation_name or 'anonymous'}")
+        except Exception:  # the change is committed: answer it; readers fall back on the TTLs
+            log.exception("invalidating the cache after a mutation failed")

@@ -83,13 +83,16 @@ class Mutation:
         return CreatedApiToken(token=ApiToken.from_row(row), secret=secret)
 
     @strawberry.mutation(
-        description="Revoke a token at once; true when it was valid until now, false when already revoked"
+        description=(
+            "Revoke a token at once, closing its open WebSockets (code 4403); "
+            "true when it was valid until now, false when already revoked"
+        )
     )
     async def revoke_api_token(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The token (ApiToken.id)")]
     ) -> bool:
         principal = await require(info, Role.ADMIN)
-        return await tokens.revoke_token(parse_id(id), principal.actor())
+        return await tokens.revoke_token(info.context.deps.broker, parse_id(id), principal.actor())
 
     @strawberry.mutation(description="Probe and discover a URL as registration would; stores nothing")
     async def test_connection(

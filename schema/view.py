@@ -16,7 +16,7 @@ from strawberry.types import ExecutionResult
 
 from resolvers.cache import Region
 from resolvers.deps import Deps
-from resolvers.errors import Unauthenticated, VigilError
+from resolvers.errors import Unauthenticated
 from schema import response_cache
 from schema.context import Context
 from schema.permissions import take_rate_token
@@ -69,13 +69,21 @@ class VigilGraphQL(GraphQL[Context, None]):
         return Context(deps=deps, request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
-        """Refuses at connect time (close 4403) a bad token, or no token when reading needs one."""
+        """Refuses at connect time (close 4403) a bad token, or no token when reading needs one.
+
+        An accepted token's connection is registered, so that revoking the token closes it.
+        """
         try:
             principal = await context.principal()
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
         if principal.role is None and not self._anonymous_read:
             raise ConnectionRejectionError({"message": "a VIEWER token is required", "code": "UNAUTHENTICATED"})
+        sessions, token_id, connection = context.deps.sessions, principal.token_id, context.request
+        if sessions is None or token_id is None or not isinstance(connection, WebSocket):
+            return None
+        if not sessions.add(token_id, connection):
+            raise ConnectionRejectionError({"message": "token revoked", "code": "UNAUTHENTICATED"})
         return None
 
     async def execute_single(
@@ -103,8 +111,10 @@ class VigilGraphQL(GraphQL[Context, None]):
             if principal.role is None and not self._anonymous_read:
                 return await execute()  # the resolvers refuse it, with their usual error
             take_rate_token(context, principal, is_mutation=False)
-        except VigilError:
-            return await execute()  # a bad token, or over the limit: the resolvers say so the usual way
+        except Exception:  # raised again by the execution below, which codes and logs it
+            # A bad token, over the limit, or the database down: the resolvers say so the usual way,
+            # as a coded GraphQL error (not a bare HTTP 500 from outside the execution).
+            return await execute()
         context.rate_checked = True  # paid above: the execution below must not take a second token
         role = principal.role.value if principal.role is not None else "ANONYMOUS"
         key = response_cache.response_key(query or "", name, request_data.variables, role)

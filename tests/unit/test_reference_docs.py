@@ -29,11 +29,11 @@ def test_export_schema_markdown_prints_the_committed_reference() -> None:
 
 def test_reference_lists_root_fields_with_arguments_then_types_by_kind() -> None:
     schema = parse_sdl(
-        '''
+        """
         "Reads" type Query { "One thing" thing("Its id" id: ID!, "How many" first: Int = 5): Thing }
         "A thing" type Thing { "Its kind" kind: Kind! }
         "A kind" enum Kind { "The first" ONE }
-        '''
+        """
     )
     text = render_reference(schema)
     assert text.index("## Query") < text.index("## Object types") < text.index("## Enums")

@@ -46,10 +46,10 @@ def test_the_check_reports_what_lacks_a_description() -> None:
     from graphql import build_schema as parse_sdl
 
     schema = parse_sdl(
-        '''
+        """
         "Described" type Query { "ok" a: Int, b: Kind, c(arg: Int): Int }
         enum Kind { "fine" ONE TWO }
         input Filter { x: Int }
-        '''
+        """
     )
     assert undescribed(schema) == ["Filter", "Filter.x", "Kind", "Kind.TWO", "Query.b", "Query.c"]

@@ -18,6 +18,7 @@ from events.messages import (
     Message,
     RegistryChanged,
     StatusChanged,
+    TokenRevoked,
     decode,
     encode,
 )
@@ -67,7 +68,8 @@ invalidations = st.builds(
 registry_changes = st.builds(
     RegistryChanged, seq=ints, origin=st.text(), service_id=ints, deleted=st.booleans(), reseed=st.booleans()
 )
-messages = checks | changes | invalidations | registry_changes
+revocations = st.builds(TokenRevoked, seq=ints, token_id=ints)
+messages = checks | changes | invalidations | registry_changes | revocations
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -81,6 +83,7 @@ json_values = st.recursive(
 @example(status_changed(2))
 @example(cache_invalidated(3))
 @example(RegistryChanged(seq=4, origin="replica-a", service_id=9, deleted=True))
+@example(TokenRevoked(seq=5, token_id=12))
 def test_every_message_survives_a_json_round_trip_as_text_and_as_bytes(message: Message) -> None:
     text = message.to_json()
 
@@ -202,6 +205,16 @@ def test_each_message_type_belongs_to_its_channel() -> None:
     assert StatusChanged.channel is Channel.STATUS
     assert CacheInvalidated.channel is Channel.INVALIDATION
     assert RegistryChanged.channel is Channel.REGISTRY
+    assert TokenRevoked.channel is Channel.ACCESS
+
+
+def test_a_token_revocation_without_a_token_id_names_the_field() -> None:
+    document = {"v": 1, "type": "TokenRevoked", "seq": 1}
+
+    with pytest.raises(MalformedMessage, match=r"TokenRevoked\.token_id is missing"):
+        decode(json.dumps(document))
+    with pytest.raises(MalformedMessage, match=r"TokenRevoked\.token_id: expected an integer, got str"):
+        decode(json.dumps({**document, "token_id": "7"}))
 
 
 def test_a_registry_change_from_an_older_publisher_without_flags_reads_as_a_plain_change() -> None:

@@ -76,9 +76,7 @@ async def test_adapter_reports_the_status_and_failure_kind_each_behaviour_deserv
     simulator.delay_s = 0.2
     timeout_s = 0.5 if behaviour is Behaviour.HANG else 5.0
     async with serving(simulator, path) as base_url:
-        target = ProbeTarget(
-            base_url=base_url, api_type=api_type, credential=credential, timeout_seconds=timeout_s
-        )
+        target = ProbeTarget(base_url=base_url, api_type=api_type, credential=credential, timeout_seconds=timeout_s)
         result = await adapter_for(api_type).check(http, target, HttpLimits())
 
     assert (result.status, result.failure_kind) == (status, kind), result.message

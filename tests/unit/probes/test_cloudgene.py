@@ -23,9 +23,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def target(base_url: str, credential: str | None = TOKEN) -> ProbeTarget:
-    return ProbeTarget(
-        base_url=base_url, api_type=ApiType.CLOUDGENE, credential=credential, timeout_seconds=5
-    )
+    return ProbeTarget(base_url=base_url, api_type=ApiType.CLOUDGENE, credential=credential, timeout_seconds=5)
 
 
 async def test_maintenance_flag_reports_maintenance_with_the_servers_message(

@@ -119,9 +119,7 @@ async def test_registry_cycles_terminate_and_list_each_service_once(http: aiohtt
         ]
         found = await discover_services(http, first_url, HttpLimits())
 
-    assert sorted(normalise(s.base_url) for s in found) == sorted(
-        normalise(u) for u in (first_url, second_url, wes)
-    )
+    assert sorted(normalise(s.base_url) for s in found) == sorted(normalise(u) for u in (first_url, second_url, wes))
 
 
 async def test_crawl_stops_at_the_depth_and_size_bounds(http: aiohttp.ClientSession) -> None:
@@ -129,9 +127,7 @@ async def test_crawl_stops_at_the_depth_and_size_bounds(http: aiohttp.ClientSess
     async with contextlib.AsyncExitStack() as stack:
         urls = [await stack.enter_async_context(serving(r)) for r in registries]
         for parent, child_url in zip(registries, urls[1:], strict=False):
-            parent.entries.append(
-                external_service(id="child", name="child", url=child_url, type=REGISTRY_TYPE)
-            )
+            parent.entries.append(external_service(id="child", name="child", url=child_url, type=REGISTRY_TYPE))
         shallow = await discover_services(http, urls[0], HttpLimits(), max_depth=1)
         capped = await discover_services(http, urls[0], HttpLimits(), max_services=2)
 

@@ -84,9 +84,7 @@ async def test_wes_credential_travels_as_a_bearer_token(http: aiohttp.ClientSess
 
 async def test_legacy_draft_service_info_is_parsed_as_conformant(http: aiohttp.ClientSession) -> None:
     async with serving(ServiceInfoSimulator.legacy_draft()) as url:
-        found = await ServiceInfoAdapter().discover(
-            http, target(url, ApiType.GA4GH_SERVICE_INFO), HttpLimits()
-        )
+        found = await ServiceInfoAdapter().discover(http, target(url, ApiType.GA4GH_SERVICE_INFO), HttpLimits())
 
     assert (found.result.status, found.result.message) == (HealthStatus.HEALTHY, "")
     assert found.capabilities is not None
@@ -105,9 +103,7 @@ async def test_non_conformant_service_info_is_up_with_a_message(http: aiohttp.Cl
 
 
 def test_service_info_parsing_flags_partial_type_and_organization() -> None:
-    info = parse_service_info(
-        {"id": "x", "name": "n", "version": "1", "type": {"artifact": "wes"}, "organization": {}}
-    )
+    info = parse_service_info({"id": "x", "name": "n", "version": "1", "type": {"artifact": "wes"}, "organization": {}})
     assert info.type == ServiceTypeRef("", "wes", "")
     assert not info.is_conformant
 
@@ -139,18 +135,14 @@ async def test_registry_whose_service_info_names_another_artifact_is_a_mismatch(
     http: aiohttp.ClientSession,
 ) -> None:
     async with serving(ServiceInfoSimulator()) as url:
-        result = await RegistryAdapter().check(
-            http, target(url, ApiType.GA4GH_SERVICE_REGISTRY), HttpLimits()
-        )
+        result = await RegistryAdapter().check(http, target(url, ApiType.GA4GH_SERVICE_REGISTRY), HttpLimits())
 
     assert (result.status, result.failure_kind) == (HealthStatus.UNHEALTHY, FailureKind.PROTOCOL_MISMATCH)
 
 
 async def test_registry_without_service_info_is_judged_by_its_listing(http: aiohttp.ClientSession) -> None:
     async with serving(RegistrySimulator(serve_service_info=False)) as url:
-        found = await RegistryAdapter().discover(
-            http, target(url, ApiType.GA4GH_SERVICE_REGISTRY), HttpLimits()
-        )
+        found = await RegistryAdapter().discover(http, target(url, ApiType.GA4GH_SERVICE_REGISTRY), HttpLimits())
 
     assert found.result.status is HealthStatus.HEALTHY
     assert found.capabilities is not None

@@ -26,9 +26,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def target(base_url: str, timeout_s: float = 5.0, credential: str | None = None) -> ProbeTarget:
-    return ProbeTarget(
-        base_url=base_url, api_type=ApiType.GA4GH_WES, credential=credential, timeout_seconds=timeout_s
-    )
+    return ProbeTarget(base_url=base_url, api_type=ApiType.GA4GH_WES, credential=credential, timeout_seconds=timeout_s)
 
 
 @pytest.mark.parametrize("declare_length", [False, True], ids=["chunked", "content-length"])
@@ -59,9 +57,7 @@ async def test_an_endless_chunked_body_ends_within_the_timeout_as_too_large(
     sim.behaviour = Behaviour.ENDLESS_BODY
     async with serving(sim) as url:
         async with asyncio.timeout(5):
-            got = await fetch(
-                http, target(url, timeout_s=4), url + "/ga4gh/wes/v1/service-info", HttpLimits()
-            )
+            got = await fetch(http, target(url, timeout_s=4), url + "/ga4gh/wes/v1/service-info", HttpLimits())
 
     assert isinstance(got, HttpFailure) and got.kind is FailureKind.TOO_LARGE
 
@@ -71,9 +67,7 @@ async def test_a_server_that_never_answers_times_out_within_the_deadline(http: a
     sim.behaviour = Behaviour.HANG
     async with serving(sim) as url:
         async with asyncio.timeout(3):
-            got = await fetch(
-                http, target(url, timeout_s=0.3), url + "/ga4gh/wes/v1/service-info", HttpLimits()
-            )
+            got = await fetch(http, target(url, timeout_s=0.3), url + "/ga4gh/wes/v1/service-info", HttpLimits())
         assert sim.arrived.is_set()
 
     assert isinstance(got, HttpFailure) and got.kind is FailureKind.TIMEOUT
@@ -84,9 +78,7 @@ async def test_a_released_hang_answers_normally(http: aiohttp.ClientSession) -> 
     sim = WesSimulator()
     sim.behaviour = Behaviour.HANG
     async with serving(sim) as url:
-        request = asyncio.ensure_future(
-            fetch(http, target(url), url + "/ga4gh/wes/v1/service-info", HttpLimits())
-        )
+        request = asyncio.ensure_future(fetch(http, target(url), url + "/ga4gh/wes/v1/service-info", HttpLimits()))
         async with asyncio.timeout(3):
             await sim.arrived.wait()
             assert not request.done()
@@ -164,9 +156,7 @@ async def test_credentials_follow_a_same_origin_redirect(http: aiohttp.ClientSes
     async with TestServer(home.app) as server:
         home.next_hop = "/final"
         base = str(server.make_url("")).rstrip("/")
-        got = await fetch(
-            http, target(base), base + "/hop", HttpLimits(), auth_headers={"X-Auth-Token": SECRET}
-        )
+        got = await fetch(http, target(base), base + "/hop", HttpLimits(), auth_headers={"X-Auth-Token": SECRET})
 
     assert isinstance(got, HttpResponse) and got.credential_sent
     assert [h.get("X-Auth-Token") for h in home.headers] == [SECRET, SECRET]

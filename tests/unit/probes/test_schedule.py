@@ -30,9 +30,7 @@ def test_initial_offsets_spread_within_the_configured_maximum() -> None:
 
 
 def test_the_initial_offset_never_exceeds_the_interval() -> None:
-    schedule = Schedule(
-        ScheduleSettings(min_interval_seconds=1, max_initial_offset_seconds=10), random.Random(5)
-    )
+    schedule = Schedule(ScheduleSettings(min_interval_seconds=1, max_initial_offset_seconds=10), random.Random(5))
     assert all(schedule.initial_delay(2) <= 2 for _ in range(100))
 
 

@@ -282,9 +282,7 @@ async def test_an_open_breaker_stops_probing_until_its_retry_time_and_records_no
 async def test_a_breaker_refusal_is_skipped_without_an_observation(
     clock: ManualClock, probe: FakeProbe, recorder: Recorder
 ) -> None:
-    breaker = BreakerSettings(
-        failure_threshold=1, backoff=Backoff(base_seconds=100, cap_seconds=400, jitter=0)
-    )
+    breaker = BreakerSettings(failure_threshold=1, backoff=Backoff(base_seconds=100, cap_seconds=400, jitter=0))
     async with supervisor(probe, recorder, clock, spec(1), breaker=breaker) as running:
         await parked(clock, 1)
         clock.advance(1)
@@ -310,9 +308,7 @@ async def test_a_breaker_refusal_is_skipped_without_an_observation(
 async def test_check_now_bypasses_an_open_breaker_and_records_the_outcome_in_it(
     clock: ManualClock, probe: FakeProbe, recorder: Recorder
 ) -> None:
-    opened = BreakerSnapshot(
-        state=CircuitState.OPEN, consecutive_failures=5, open_count=1, opened_until=at(500)
-    )
+    opened = BreakerSnapshot(state=CircuitState.OPEN, consecutive_failures=5, open_count=1, opened_until=at(500))
     breaker = BreakerSettings(half_open_trials=1, successes_to_close=1)
     async with supervisor(probe, recorder, clock, spec(1, breaker=opened), breaker=breaker) as running:
         await parked(clock, 500)  # the restored circuit keeps the watch asleep until it may retry

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from events import MemoryBroker, RedisBroker, RedisOptions
-from events.messages import RegistryChanged
+from events.messages import RegistryChanged, TokenRevoked
 from resolvers.cache import CacheSettings, ReadCache, Region, SignedPickleSerializer
 from tests.fakes.tcp_proxy import Proxy
 from tests.unit.events import check_recorded, status_changed
@@ -296,3 +296,13 @@ async def test_a_registry_change_from_elsewhere_invalidates_and_a_reseed_counts_
         assert cache._checks_dirty
         await broker.publish(RegistryChanged(seq=3, origin="cli-import", service_id=3))
         await eventually(lambda: cache.stats.regions[Region.SERVICE_LISTS].invalidations == 2)
+
+
+async def test_a_revoked_token_does_not_invalidate_cached_data() -> None:
+    async with MemoryBroker() as broker, ReadCache(CacheSettings(check_coalesce_seconds=3600), broker=broker) as cache:
+        await cache.get_or_load(Region.DASHBOARD, "platform", Source())
+        await broker.publish(TokenRevoked(seq=1, token_id=7))
+        await broker.publish(status_changed(2, service_id=1))  # a marker: handled after the revocation
+        await eventually(lambda: cache.stats.regions[Region.DASHBOARD].invalidations >= 1)
+        await asyncio.sleep(0.05)
+        assert cache.stats.regions[Region.DASHBOARD].invalidations == 1  # the status change only

@@ -458,10 +458,35 @@ class Accounting:
             assert self.stored <= self.produced <= self.stored + counted, self
 
 
-async def test_a_postgres_blink_stops_probing_stores_no_check_twice_and_counts_what_it_drops(
-    pg_url: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
+@dataclasses.dataclass
+class ProxiedScene:
+    """A live Vigil probing 12 slow fakes, its PostgreSQL reached through a proxy the test breaks."""
+
+    fakes: list[TaggedFake]
+    database_url: str
+    proxy: Proxy
+    vigil: LiveVigil
+    ids: list[str]
+
+    async def recovered(self) -> float:
+        """Seconds until the replica is ready, owns every service again and probes each twice more."""
+
+        async def ready() -> bool:
+            code, body = await readiness(self.vigil)
+            return code == 200 and body["status"] == "ready" and body["ownership"]["services"] == len(self.ids)
+
+        recovered_s = await eventually(ready, 20, "ready and probing every service again")
+        counts = [len(f.answered) for f in self.fakes]
+        await eventually(
+            lambda: asyncio.sleep(0, all(len(f.answered) >= n + 2 for f, n in zip(self.fakes, counts, strict=True))),
+            10,
+            "every service probed again",
+        )
+        return recovered_s
+
+
+@contextlib.asynccontextmanager
+async def probing_through_a_proxy(pg_url: str, tmp_path: pathlib.Path) -> AsyncIterator[ProxiedScene]:
     fakes = [TaggedFake(delay_s=0.3) for _ in range(12)]
     async with contextlib.AsyncExitStack() as stack:
         urls = [await stack.enter_async_context(serving(fake.simulator)) for fake in fakes]
@@ -476,7 +501,15 @@ async def test_a_postgres_blink_stops_probing_stores_no_check_twice_and_counts_w
             rate_limit_per_minute=0,
         )
         vigil = await stack.enter_async_context(running(settings))
-        ids = await register(vigil, urls)
+        yield ProxiedScene(fakes, database_url, proxy, vigil, await register(vigil, urls))
+
+
+async def test_a_postgres_blink_stops_probing_stores_no_check_twice_and_counts_what_it_drops(
+    pg_url: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with probing_through_a_proxy(pg_url, tmp_path) as scene:
+        fakes, database_url, proxy, vigil, ids = scene.fakes, scene.database_url, scene.proxy, scene.vigil, scene.ids
 
         async def probed(times: int) -> bool:
             return all(len(fake.answered) >= times for fake in fakes)
@@ -510,17 +543,7 @@ async def test_a_postgres_blink_stops_probing_stores_no_check_twice_and_counts_w
         await proxy.start()
         restored_at = time.monotonic()
 
-        async def ready() -> bool:
-            code, body = await readiness(vigil)
-            return code == 200 and body["status"] == "ready" and body["ownership"]["services"] == len(ids)
-
-        recovered_s = await eventually(ready, 20, "ready and probing every service again")
-        counts = [len(f.answered) for f in fakes]
-        await eventually(
-            lambda: asyncio.sleep(0, all(len(f.answered) >= n + 2 for f, n in zip(fakes, counts, strict=True))),
-            10,
-            "every service probed again",
-        )
+        recovered_s = await scene.recovered()
         resumed_s = time.monotonic() - restored_at
         await deactivate(vigil, ids)
         await assert_stored_again(database_url, ids, before)
@@ -549,21 +572,8 @@ async def test_a_silent_postgres_fails_reads_within_the_query_timeout_and_loses_
     monkeypatch.setattr(app, "DB_COMMAND_TIMEOUT_S", 2.0)
     monkeypatch.setattr(app, "DB_CONNECT_TIMEOUT_S", 2.0)
     caplog.set_level(logging.INFO)
-    fakes = [TaggedFake(delay_s=0.3) for _ in range(12)]
-    async with contextlib.AsyncExitStack() as stack:
-        urls = [await stack.enter_async_context(serving(fake.simulator)) for fake in fakes]
-        database_url = await stack.enter_async_context(fresh_postgres_database(pg_url))
-        proxy, via_proxy = await stack.enter_async_context(proxied(database_url, 5432))
-        settings = make_settings(
-            via_proxy,
-            tmp_path,
-            probes_enabled=True,
-            min_check_interval_seconds=1,
-            lease_interval_seconds=0.5,
-            rate_limit_per_minute=0,
-        )
-        vigil = await stack.enter_async_context(running(settings))
-        ids = await register(vigil, urls)
+    async with probing_through_a_proxy(pg_url, tmp_path) as scene:
+        fakes, database_url, proxy, vigil, ids = scene.fakes, scene.database_url, scene.proxy, scene.vigil, scene.ids
         await eventually(lambda: _probed(fakes, 2), 15, "every service checked twice")
         cut_at = time.monotonic()
         proxy.stall()
@@ -585,17 +595,7 @@ async def test_a_silent_postgres_fails_reads_within_the_query_timeout_and_loses_
         before = await stored_checks(database_url)
         await proxy.start()
 
-        async def ready() -> bool:
-            code, body = await readiness(vigil)
-            return code == 200 and body["status"] == "ready" and body["ownership"]["services"] == len(ids)
-
-        recovered_s = await eventually(ready, 20, "ready and probing every service again")
-        counts = [len(f.answered) for f in fakes]
-        await eventually(
-            lambda: asyncio.sleep(0, all(len(f.answered) >= n + 2 for f, n in zip(fakes, counts, strict=True))),
-            10,
-            "every service probed again",
-        )
+        recovered_s = await scene.recovered()
         await deactivate(vigil, ids)
         await assert_stored_again(database_url, ids, before)
         accounting = await Accounting.of(vigil, database_url, fakes, ids)

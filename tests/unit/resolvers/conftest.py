@@ -12,13 +12,15 @@ import aiohttp
 import pytest
 
 from config import Settings
-from events import open_broker
+from events import Broker, open_broker
 from probes.http import HttpLimits
 from probes.result import ApiType, ServiceType
 from resolvers.audit import Actor
 from resolvers.credentials import CredentialCipher
 from resolvers.deps import Deps
 from resolvers.registration import ServiceFields, register_service
+from tests.fakes.webhook import WebhookReceiver as Receiver
+from tests.fakes.webhook import receiving
 
 ADMIN = Actor(name="alice", token_id=1)
 
@@ -57,3 +59,19 @@ async def add_service(
         is_active=is_active,
     )
     return (await register_service(deps, fields, ADMIN)).id
+
+
+Wires = tuple[aiohttp.ClientSession, Broker]
+"""The HTTP session and broker an AlertEvaluator needs."""
+
+
+@pytest.fixture
+async def wires() -> AsyncIterator[Wires]:
+    async with aiohttp.ClientSession() as http, open_broker(None) as broker:
+        yield http, broker
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    async with receiving() as pair:
+        yield pair

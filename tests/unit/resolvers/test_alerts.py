@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from tortoise.exceptions import IntegrityError
 
 from config import Settings
-from events import Broker, open_broker
 from events.messages import CheckRecorded, StatusChanged
 from models import (
     Alert,
@@ -36,31 +33,19 @@ from resolvers.cache import CacheSettings, ReadCache, Region
 from resolvers.rollups import MINUTE, bucket_start
 from resolvers.usage import GRAPHQL_ERRORS, GRAPHQL_OPERATIONS, UsageCounters
 from tests.fakes.webhook import WebhookReceiver as Receiver
-from tests.fakes.webhook import receiving
+from tests.unit.resolvers.conftest import Wires
 from tests.unit.resolvers.test_usage import closed_port_url
 
-Wires = tuple[aiohttp.ClientSession, Broker]
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-async def wires() -> AsyncIterator[Wires]:
-    async with aiohttp.ClientSession() as http, open_broker(None) as broker:
-        yield http, broker
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    async with receiving() as pair:
-        yield pair
-
-
-def alert_settings(db: str, webhook: str, **overrides: Any) -> Settings:
+def alert_settings(db: str, webhook: str | None, **overrides: Any) -> Settings:
+    """Fast alerting on `db`, announced to `webhook` (None: no webhook; pass other channels in `overrides`)."""
     values: dict[str, Any] = {
         "database_url": db,
         "probes_enabled": False,
         "alert_unhealthy_seconds": 1.0,
-        "alert_webhooks": [webhook],
+        "alert_webhooks": [] if webhook is None else [webhook],
         "alert_webhook_backoff_seconds": 0.01,
         "alert_webhook_attempts": 3,
     }

@@ -7,50 +7,25 @@ receives it as it would a webhook; on SQLite and PostgreSQL, like tests/unit/res
 from __future__ import annotations
 
 import pathlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cli import main
 from config import Settings
-from events import open_broker
 from models import AlertDelivery, DeliveryKind, DeliveryStatus
 from probes.result import HealthStatus
 from resolvers.alerts import AlertEvaluator
 from resolvers.notify_apprise import apprise_channel_name
 from tests.fakes.webhook import WebhookReceiver as Receiver
-from tests.fakes.webhook import receiving
-from tests.unit.resolvers.test_alerts import Wires, add_service, at, set_status
-
-
-@pytest.fixture
-async def wires() -> AsyncIterator[Wires]:
-    async with aiohttp.ClientSession() as http, open_broker(None) as broker:
-        yield http, broker
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    async with receiving() as pair:
-        yield pair
+from tests.unit.resolvers.conftest import Wires
+from tests.unit.resolvers.test_alerts import add_service, alert_settings, at, set_status
 
 
 def apprise_settings(db: str, url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": db,
-        "probes_enabled": False,
-        "alert_unhealthy_seconds": 1.0,
-        "alert_apprise_urls": [url],
-        "alert_webhook_backoff_seconds": 0.01,
-        "alert_webhook_attempts": 3,
-        "alert_webhook_timeout_seconds": 5.0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return alert_settings(db, None, alert_apprise_urls=[url], alert_webhook_timeout_seconds=5.0, **overrides)
 
 
 def json_url(webhook_url: str) -> str:

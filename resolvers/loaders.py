@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from config import Settings
-from models import AlertDelivery, Incident, MaintenanceWindow, ReferencePanel, Service, ServiceDependency
+from models import AlertDelivery, AlertOverride, Incident, MaintenanceWindow, ReferencePanel, Service, ServiceDependency
 from probes.result import HealthStatus
 from resolvers import availability, impact
 from resolvers.errors import NotFound
@@ -70,6 +70,13 @@ async def panels_by_service(keys: Sequence[tuple[int, bool]]) -> list[list[Refer
         [panel for panel in panels.get(sid, ()) if include_inactive or panel.is_active]
         for sid, include_inactive in keys
     ]
+
+
+async def alert_overrides_by_service(service_ids: Sequence[int]) -> list[list[AlertOverride]]:
+    """Each service's alert overrides, by rule."""
+    rows = await AlertOverride.filter(service_id__in=_distinct(service_ids)).order_by("service_id", "rule")
+    found = _by(rows, "service_id")
+    return [found.get(sid, []) for sid in service_ids]
 
 
 async def _dependency_edges(service_ids: Sequence[int], side: str) -> list[list[ServiceDependency]]:

@@ -15,6 +15,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from models import AlertDelivery as AlertDeliveryRow
+from models import AlertOverride as AlertOverrideRow
 from models import Incident as IncidentRow
 from models import MaintenanceWindow as WindowRow
 from models import ReferencePanel as PanelRow
@@ -45,6 +46,7 @@ class Loaders:
     uptime: DataLoader[tuple[int, str], float | None]  # (service id, window)
     sla: DataLoader[tuple[int, float | None, str], Sla]  # (service id, its own target, window)
     deliveries: DataLoader[int, list[AlertDeliveryRow]]  # by alert id
+    alert_overrides: DataLoader[int, list[AlertOverrideRow]]
 
     @classmethod
     def build(cls, deps: Deps, *, cache: bool) -> Loaders:
@@ -79,4 +81,5 @@ class Loaders:
                 cache=cache,
             ),
             deliveries=DataLoader(batch.deliveries_by_alert, cache=cache),
+            alert_overrides=DataLoader(batch.alert_overrides_by_service, cache=cache),
         )

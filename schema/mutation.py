@@ -8,11 +8,23 @@ from typing import Annotated
 import strawberry
 
 from models import Role
-from resolvers import connection, dependencies, discovery, health, maintenance, panels, registration, tokens, transfer
+from resolvers import (
+    alert_overrides,
+    connection,
+    dependencies,
+    discovery,
+    health,
+    maintenance,
+    panels,
+    registration,
+    tokens,
+    transfer,
+)
 from resolvers.services import parse_id
 from schema.context import Info
 from schema.permissions import require
 from schema.types.discovery import ConnectionTest, DiscoveryResult, PanelSync
+from schema.types.enums import ServiceAlertRule
 from schema.types.health import HealthCheck
 from schema.types.inputs import RegisterServiceInput, TestConnectionInput, UpdateServiceInput
 from schema.types.maintenance import MaintenanceWindow
@@ -169,6 +181,38 @@ class Mutation:
             required,
             principal.actor(),
         )
+        return ServicePayload(service=Service.from_row(row))
+
+    @strawberry.mutation(
+        description="Give one service its own threshold for a rule, or switch the rule off for it; the next "
+        "evaluation pass uses it"
+    )
+    async def set_alert_override(
+        self,
+        info: Info,
+        service_id: Annotated[strawberry.ID, strawberry.argument(description="The service")],
+        rule: Annotated[ServiceAlertRule, strawberry.argument(description="The rule")],
+        threshold: Annotated[
+            float | None,
+            strawberry.argument(description="In the rule's unit; null keeps the global threshold (VIGIL_ALERT_*)"),
+        ] = None,
+        enabled: Annotated[bool, strawberry.argument(description="false: never fire this rule for it")] = True,
+    ) -> ServicePayload:
+        principal = await require(info, Role.ADMIN)
+        row = await alert_overrides.set_override(
+            parse_id(service_id, "serviceId"), rule.value, threshold, enabled, principal.actor()
+        )
+        return ServicePayload(service=Service.from_row(row))
+
+    @strawberry.mutation(description="Back to the global settings for a rule; nothing to remove is not an error")
+    async def remove_alert_override(
+        self,
+        info: Info,
+        service_id: Annotated[strawberry.ID, strawberry.argument(description="The service")],
+        rule: Annotated[ServiceAlertRule, strawberry.argument(description="The rule")],
+    ) -> ServicePayload:
+        principal = await require(info, Role.ADMIN)
+        row = await alert_overrides.remove_override(parse_id(service_id, "serviceId"), rule.value, principal.actor())
         return ServicePayload(service=Service.from_row(row))
 
     @strawberry.mutation(description="Remove a dependency set with setServiceDependency")

@@ -10,11 +10,12 @@ from strawberry.scalars import JSON
 
 from models import Alert as AlertRow
 from models import AlertDelivery as AlertDeliveryRow
+from models import AlertOverride as AlertOverrideRow
 from models.alerts import AlertState as AlertStateValue
 from models.alerts import DeliveryKind as DeliveryKindValue
 from models.alerts import DeliveryStatus as DeliveryStatusValue
 from schema.context import Info
-from schema.types.enums import _describe_values
+from schema.types.enums import ServiceAlertRule, _describe_values
 from schema.types.pagination import PageInfo
 
 if TYPE_CHECKING:
@@ -134,3 +135,16 @@ class AlertConnection:
     @strawberry.field(description="This page without cursors")
     def nodes(self) -> list[Alert]:
         return [edge.node for edge in self.edges]
+
+
+@strawberry.type(description="A service's own setting for one alert rule (setAlertOverride)")
+class AlertOverride:
+    rule: ServiceAlertRule = strawberry.field(description="The rule")
+    threshold: float | None = strawberry.field(
+        description="This service's threshold, in the rule's unit; null: the global one (VIGIL_ALERT_*)"
+    )
+    enabled: bool = strawberry.field(description="false: the rule never fires for this service")
+
+    @classmethod
+    def from_row(cls, row: AlertOverrideRow) -> AlertOverride:
+        return cls(rule=ServiceAlertRule(row.rule), threshold=row.threshold, enabled=row.is_enabled)

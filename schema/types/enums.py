@@ -111,3 +111,22 @@ _describe_values(
     LAST_7_DAYS="The last 7 days",
     LAST_30_DAYS="The last 30 days",
 )
+
+
+class _ServiceAlertRule(StrEnum):
+    SERVICE_UNHEALTHY = "service_unhealthy"
+    FAILURE_RATE = "failure_rate"
+    SLOW_RESPONSE = "slow_response"
+
+
+ServiceAlertRule = strawberry.enum(
+    _ServiceAlertRule,
+    name="ServiceAlertRule",
+    description="A per-service alert rule; the platform rules are global only",
+)
+_describe_values(
+    ServiceAlertRule,
+    SERVICE_UNHEALTHY="Published UNHEALTHY for longer than the threshold, in seconds",
+    FAILURE_RATE="Failed checks in the window above the threshold, a share (0.1 for 10%)",
+    SLOW_RESPONSE="Mean response time in the window above the threshold, in milliseconds",
+)

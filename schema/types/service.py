@@ -11,6 +11,7 @@ from models import Service as ServiceRow
 from models import ServiceDependency as DependencyRow
 from resolvers.panels import capabilities_from_json
 from schema.context import Info
+from schema.types.alert import AlertOverride
 from schema.types.capabilities import Capabilities
 from schema.types.enums import (
     ApiType,
@@ -169,6 +170,11 @@ class Service:
     ) -> list[ReferencePanel]:
         rows = await info.context.loaders(info).panels.load((self.row.id, include_inactive))
         return [ReferencePanel.from_row(row) for row in rows]
+
+    @strawberry.field(description="This service's own alert settings, by rule; rules not listed use the global ones")
+    async def alert_overrides(self, info: Info) -> list[AlertOverride]:
+        rows = await info.context.loaders(info).alert_overrides.load(self.row.id)
+        return [AlertOverride.from_row(row) for row in rows]
 
     @strawberry.field(description="Services this one needs")
     async def dependencies(self, info: Info) -> list[ServiceDependency]:

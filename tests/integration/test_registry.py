@@ -305,3 +305,27 @@ async def test_services_are_filtered_by_an_active_panel_and_by_its_build(live: L
     assert await names(panel="hrc") == ["Michigan"]
     assert await names(build="HG38") == ["TOPMed"]
     assert await names(panel="r1.1", build="HG38") == []
+
+
+async def test_alert_overrides_are_set_read_and_removed_through_the_api(live: LiveVigil) -> None:
+    created = await live.gql(REGISTER, {"input": michigan()})
+    sid = created["data"]["registerService"]["service"]["id"]
+    set_override = """
+    mutation($id: ID!, $threshold: Float, $enabled: Boolean!) {
+      setAlertOverride(serviceId: $id, rule: SLOW_RESPONSE, threshold: $threshold, enabled: $enabled) {
+        service { alertOverrides { rule threshold enabled } }
+      }
+    }"""
+    answer = await live.gql(set_override, {"id": sid, "threshold": 800.0, "enabled": True})
+    overrides = answer["data"]["setAlertOverride"]["service"]["alertOverrides"]
+    assert overrides == [{"rule": "SLOW_RESPONSE", "threshold": 800.0, "enabled": True}]
+    refused = await live.gql(set_override, {"id": sid, "threshold": -1.0, "enabled": True})
+    assert codes(refused) == ["BAD_USER_INPUT"] and refused["errors"][0]["extensions"]["field"] == "threshold"
+    viewer = await live.gql(set_override, {"id": sid, "threshold": 900.0, "enabled": True}, role=Role.VIEWER)
+    assert codes(viewer) == ["FORBIDDEN"]
+    removed = await live.gql(
+        "mutation($id: ID!) { removeAlertOverride(serviceId: $id, rule: SLOW_RESPONSE)"
+        " { service { alertOverrides { rule } } } }",
+        {"id": sid},
+    )
+    assert removed["data"]["removeAlertOverride"]["service"]["alertOverrides"] == []

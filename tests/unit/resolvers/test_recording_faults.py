@@ -19,11 +19,10 @@ from tests.unit.resolvers.conftest import add_service
 from tests.unit.resolvers.test_recording import observation
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # asyncpg's pooled transactions leak
 async def test_a_transaction_whose_begin_times_out_does_not_poison_later_writes(
     deps: Deps, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.startswith("sqlite"):
-        pytest.skip("the pooled transactions of the asyncpg backend are the ones that leak their context")
     sid = await add_service(deps, "https://silent.example")
     real_begin = TransactionWrapper.begin
     failures = 2  # the batch, then its one-by-one retry

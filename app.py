@@ -179,7 +179,13 @@ async def open_deps(
             lease = await stack.enter_async_context(
                 open_lease(settings.database_url, round_s=settings.lease_interval_seconds)
             )
-            ownership = Ownership(lease, broker, cipher, round_s=settings.lease_interval_seconds)
+            ownership = Ownership(
+                lease,
+                broker,
+                cipher,
+                round_s=settings.lease_interval_seconds,
+                buffer_capacity=settings.outage_buffer_checks,
+            )
             supervisor = await stack.enter_async_context(
                 ProbeSupervisor(
                     probe,

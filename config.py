@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         description="Time between two ownership rounds of a probing replica (docs/deployment.md): a dead "
         "replica's services are probed again within this plus one check interval",
     )
+    outage_buffer_checks: int = Field(
+        10_000,
+        ge=0,
+        le=1_000_000,
+        description="Loop checks kept in memory while PostgreSQL (or the lease) is away, written when it "
+        "returns (docs/reliability.md); beyond it checks are dropped, counted and logged. 0.6 to 2.6 KB each",
+    )
 
     # History, rollups and uptime (docs/analytics.md)
     raw_retention_days: float = Field(7, gt=0, le=3650, description="How long raw checks are kept")

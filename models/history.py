@@ -25,6 +25,8 @@ class HealthCheck(Model):
     maintenance_message = fields.TextField(null=True)
     queue_size = fields.IntField(null=True)
     manual = fields.BooleanField(default=False)
+    # The observation key (probes/observation.py) that makes a retried write find its earlier row.
+    observation_key = fields.CharField(max_length=32, null=True, unique=True)
 
     class Meta:
         table = "health_check"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 
 from probes.breaker import BreakerSnapshot
 from probes.hysteresis import HysteresisSnapshot
@@ -25,6 +26,8 @@ class Observation:
     - `next_check_at` is when the watch will check again (aware UTC); None for a manual check of
       a service that is not watched.
     - `is_manual` marks checks asked for through `ProbeSupervisor.check_now`.
+    - `key` names this one check for good: a write retried after a failure that may have
+      committed all the same (a COMMIT lost to a timeout) finds the row it already wrote.
     """
 
     target: ProbeTarget
@@ -36,6 +39,7 @@ class Observation:
     hysteresis: HysteresisSnapshot
     next_check_at: dt.datetime | None
     is_manual: bool = False
+    key: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
         if self.target.service_id is None:

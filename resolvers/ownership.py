@@ -12,9 +12,18 @@ The order of each step is what keeps a service probed by one replica at a time:
   hysteresis state the previous owner stored;
 - **release**: stop the watches, wait for their recordings to commit, then unlock, so the next
   owner loads the state they wrote;
-- **lease lost** (connection closed or a round failed): the lease drops every slot at once,
-  `guard` stops recording this replica's loop checks at that moment, the round stops every
-  watch, and the lease reconnects with backoff before it takes anything again.
+- **lease lost** (connection closed or a round failed): the lease drops every slot at once and
+  its slots are *held over*: their watches keep probing, and `guard` puts their checks in a
+  bounded buffer (`resolvers/check_buffer.py`) instead of the database. The lease reconnects
+  with backoff; its first round takes back the held-over slots nobody else took, writes their
+  buffered checks in order, and carries on. Checks of slots another replica took meanwhile are
+  dropped, counted and logged: that replica owns their state now.
+- **database unreachable** while the lease holds (a write fails on a connection error): the
+  check joins the same buffer, and the next round writes it.
+
+A check that cannot be buffered (the buffer is full) is dropped, counted and logged, and so is
+every later check of that service until its watch restarts from the stored state; otherwise a
+status change among the dropped checks would be stored without its event.
 
 Registry changes reach the owner two ways: `RegistryChanged` messages, applied at once, and a
 reconciliation against the database every `reconcile_s` seconds (and every round while the
@@ -36,14 +45,21 @@ from typing import Any
 from events.broker import Broker
 from events.messages import RegistryChanged
 from models import Service
-from models.leases import SLOT_COUNT, Lease, LeaseLost, fair_share, slot_of
+from models.leases import SLOT_COUNT, Lease, LeaseLost, Survey, fair_share, slot_of
 from probes.backoff import Backoff
 from probes.observation import Observation
 from probes.supervisor import ProbeSupervisor, ResultSink, WatchSpec
+from resolvers.check_buffer import CheckBuffer
 from resolvers.credentials import CredentialCipher
 from resolvers.monitoring import announce, watch_spec, watch_specs
+from resolvers.recording import is_unreachable
 
 log = logging.getLogger(__name__)
+
+
+class ChecksWaiting(RuntimeError):
+    """A manual check of a service whose earlier checks are still buffered: storing it first
+    would put the service's history out of order."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,8 +68,12 @@ class OwnershipStats:
 
     `is_leased`: the lease session is up (always true on SQLite). `members`: live probing
     replicas seen by the last round. `slots`: the slots whose services this replica probes.
-    `services`: services it watches. Counters since start: `slots_taken`, `slots_released`,
-    `lease_losses`, and `observations_dropped` (loop checks finished after their slot was lost).
+    `services`: services it watches. `held_over_slots`: slots kept probing while the lease is
+    away. `checks_buffered`: checks waiting for the database or the lease, at most
+    `buffer_capacity`. Counters since start: `slots_taken`, `slots_released`, `lease_losses`,
+    `checks_buffered_total`, `checks_flushed_total` (buffered checks written later), and
+    `observations_dropped` (loop checks never written: buffer full, slot taken by another replica
+    during an outage, or still buffered at shutdown).
     """
 
     member: str
@@ -62,9 +82,14 @@ class OwnershipStats:
     slot_count: int
     slots: tuple[int, ...]
     services: int
+    held_over_slots: int
+    checks_buffered: int
+    buffer_capacity: int
     slots_taken: int
     slots_released: int
     lease_losses: int
+    checks_buffered_total: int
+    checks_flushed_total: int
     observations_dropped: int
     last_error: str | None
 
@@ -89,6 +114,7 @@ class Ownership:
         round_s: float,
         reconcile_s: float = 30.0,
         drain_timeout_s: float = 30.0,
+        buffer_capacity: int = 10_000,
         rng: random.Random | None = None,
     ) -> None:
         self._lease = lease
@@ -101,6 +127,11 @@ class Ownership:
         self._backoff = Backoff(base_seconds=min(round_s, 0.5), multiplier=2.0, cap_seconds=10.0, jitter=0.2)
         self._supervisor: ProbeSupervisor | None = None
         self._owned: set[int] = set()
+        self._held_over: set[int] = set()  # slots of a lost lease, still probed, checks buffered
+        self._buffer = CheckBuffer(buffer_capacity)
+        self._broken: set[int] = set()  # services that lost a check: nothing more of theirs is stored until restarted
+        self._sink: ResultSink | None = None
+        self._closing = False
         self._specs: dict[int, WatchSpec] = {}  # what each watch was built from, snapshots left out
         self._recording: collections.Counter[int] = collections.Counter()
         self._recorded = asyncio.Condition()
@@ -113,6 +144,7 @@ class Ownership:
 
     @property
     def stats(self) -> OwnershipStats:
+        buffered = self._buffer.stats
         return OwnershipStats(
             member=self._lease.member,
             is_leased=self._lease.is_connected and not self._lease.lost.is_set(),
@@ -120,10 +152,15 @@ class Ownership:
             slot_count=SLOT_COUNT,
             slots=tuple(sorted(self._owned)),
             services=len(self._specs),
+            held_over_slots=len(self._held_over),
+            checks_buffered=buffered.held,
+            buffer_capacity=buffered.capacity,
             slots_taken=self._taken,
             slots_released=self._released,
             lease_losses=self._losses,
-            observations_dropped=self._dropped,
+            checks_buffered_total=buffered.buffered,
+            checks_flushed_total=buffered.written,
+            observations_dropped=self._dropped + buffered.dropped,
             last_error=self._last_error,
         )
 
@@ -133,29 +170,81 @@ class Ownership:
         return slot in self._owned and slot in self._lease.held
 
     def guard(self, sink: ResultSink) -> ResultSink:
-        """Wrap the supervisor's sink: record loop checks only while their slot is owned, count
-        recordings in flight (a release waits for them), and after a manual check of a service
-        another replica watches, tell that replica to restart the watch from the stored state."""
+        """Wrap the supervisor's sink: record loop checks of owned slots, buffer those that cannot
+        be written now (see the module docstring), count recordings in flight (a release waits
+        for them), and after a manual check of a service another replica watches, tell that
+        replica to restart the watch from the stored state."""
+        self._sink = sink
 
         async def guarded(observation: Observation) -> None:
+            if observation.is_manual:
+                await self._record_manual(sink, observation)
+                return
             service_id = observation.service_id
-            if not observation.is_manual and not self.owns(service_id):
+            if service_id in self._broken:
+                self._buffer.count_dropped()
+                return
+            if not self.owns(service_id):
+                slot = slot_of(service_id)
+                lost_just_now = slot in self._owned and self._lease.lost.is_set()  # before the round holds it over
+                if (slot in self._held_over or lost_just_now) and not self._closing:
+                    self._hold(observation)
+                    return
                 self._dropped += 1
                 log.info("ownership: dropping a check of service %s, whose slot was lost", service_id)
                 return
-            self._recording[service_id] += 1
-            try:
-                await sink(observation)
-            finally:
-                self._recording[service_id] -= 1
-                if not self._recording[service_id]:
-                    del self._recording[service_id]
-                async with self._recorded:
-                    self._recorded.notify_all()
-            if observation.is_manual and not self.owns(service_id):
-                await announce(self._broker, service_id, reseed=True)
+            if self._buffer.holds(service_id):  # behind its earlier checks
+                self._hold(observation)
+                return
+            async with self._recording_of(service_id):
+                try:
+                    await sink(observation)
+                except Exception as exc:
+                    if not is_unreachable(exc) or self._closing:
+                        raise
+                    log.warning(
+                        "ownership: the database is unreachable (%s); buffering the checks of service %s",
+                        type(exc).__name__,
+                        service_id,
+                    )
+                    self._hold(observation)
 
         return guarded
+
+    async def _record_manual(self, sink: ResultSink, observation: Observation) -> None:
+        service_id = observation.service_id
+        if self._buffer.holds(service_id):
+            raise ChecksWaiting(f"earlier checks of service {service_id} are waiting to be written")
+        async with self._recording_of(service_id):
+            await sink(observation)
+        if not self.owns(service_id):
+            await announce(self._broker, service_id, reseed=True)
+
+    @contextlib.asynccontextmanager
+    async def _recording_of(self, service_id: int) -> AsyncIterator[None]:
+        """Count a recording in flight, so that releasing the slot waits until it committed."""
+        self._recording[service_id] += 1
+        try:
+            yield
+        finally:
+            self._recording[service_id] -= 1
+            if not self._recording[service_id]:
+                del self._recording[service_id]
+            async with self._recorded:
+                self._recorded.notify_all()
+
+    def _hold(self, observation: Observation) -> None:
+        """Buffer a check; when the buffer is full, drop it and mark its service broken."""
+        if self._buffer.offer(observation):
+            return
+        service_id = observation.service_id
+        self._broken.add(service_id)
+        log.warning(
+            "ownership: the check buffer is full (%d checks); dropping the checks of service %s until its "
+            "watch restarts from the stored state",
+            self._buffer.stats.capacity,
+            service_id,
+        )
 
     @contextlib.asynccontextmanager
     async def driving(self, supervisor: ProbeSupervisor) -> AsyncIterator[Ownership]:
@@ -179,6 +268,7 @@ class Ownership:
             for task, outcome in zip(tasks, outcomes, strict=True):
                 if isinstance(outcome, Exception):
                     log.error("ownership: %s had failed", task.get_name(), exc_info=outcome)
+            await self._flush_at_exit()
 
     async def apply(self, row: Service) -> None:
         """Apply a committed change of `row` if this replica owns it (`sync_watch` calls this)."""
@@ -212,10 +302,11 @@ class Ownership:
     async def _round_safely(self) -> float:
         """One round; returns the delay before the next. The loop's error boundary."""
         try:
+            await self._stop_broken()
             await self._round()
         except LeaseLost as exc:
             self._last_error = str(exc)
-            await self._drop_all(f"lease lost ({exc})")
+            await self._hold_over(f"lease lost ({exc})")
             delay = self._backoff.delay(self._failures, self._rng)
             if self._failures % 10 == 0:
                 log.warning("ownership: no lease (%s); retrying in %.1f s", exc, delay)
@@ -231,11 +322,15 @@ class Ownership:
     async def _round(self) -> None:
         lease = self._lease
         if lease.lost.is_set() or not lease.is_connected:
-            await self._drop_all("lease lost")
+            await self._hold_over("lease lost")
             await lease.connect()
             log.info("ownership: joined as lease member %s", lease.member)
         survey = await lease.survey()
         self._members = survey.members
+        if self._held_over:
+            survey = await self._take_back(survey)
+        await self._flush()
+        await self._restart_broken()
         surplus = len(self._owned) - fair_share(survey.members)
         if surplus > 0:
             await self._release(self._pick(self._owned, surplus))
@@ -284,6 +379,9 @@ class Ownership:
             for service_id in leaving:
                 await self._unwatch(service_id)
             await self._drained(leaving)
+            stranded = self._buffer.discard(i for i in self._buffer.services() if slot_of(i) in slots)
+            if stranded:
+                log.warning("ownership: released slots with %d buffered check(s); dropped", stranded)
             await self._lease.release(slots)
         self._released += len(slots)
         log.info(
@@ -295,24 +393,114 @@ class Ownership:
             self._members,
         )
 
-    async def _drop_all(self, reason: str) -> None:
-        """Stop every watch without waiting for anything: the slots are not ours any more."""
-        if not self._owned and not self._specs:
+    async def _hold_over(self, reason: str) -> None:
+        """The slots are not ours any more, but their watches keep probing into the buffer until
+        the lease is back (`_take_back`), so an outage of the database loses no check."""
+        if not self._owned:
             return
         async with self._changing:
             slots = len(self._owned)
+            self._held_over |= self._owned
             self._owned.clear()
-            watched = list(self._require_supervisor().watched())
-            for service_id in watched:
-                await self._unwatch(service_id)
         self._losses += 1
-        log.warning("ownership: %s; stopped probing %d service(s) of %d slot(s)", reason, len(watched), slots)
+        log.warning(
+            "ownership: %s; holding %d slot(s) over: their %d service(s) are still probed and their checks "
+            "buffered (at most %d) until the lease is back",
+            reason,
+            slots,
+            len(self._specs),
+            self._buffer.stats.capacity,
+        )
+
+    async def _take_back(self, survey: Survey) -> Survey:
+        """First round after a lost lease: take back the held-over slots that are still free; the
+        others went to another replica, so stop their watches and drop their buffered checks."""
+        supervisor = self._require_supervisor()
+        wanted = self._held_over & survey.free
+        taken = await self._lease.take(wanted) if wanted else frozenset()
+        async with self._changing:
+            gone = self._held_over - taken
+            for service_id in list(supervisor.watched()):
+                if slot_of(service_id) in gone:
+                    await self._unwatch(service_id)
+            # From here to the end, nothing awaits: `guard` sees the hand-over as one step.
+            dropped = self._buffer.discard(i for i in self._buffer.services() if slot_of(i) in gone)
+            self._broken = {i for i in self._broken if slot_of(i) not in gone}
+            self._owned |= taken
+            self._held_over.clear()
+        self._reconcile_at = 0.0  # registry changes of the outage reach the watches this round
+        log.warning(
+            "ownership: lease back; took back %d held-over slot(s)%s",
+            len(taken),
+            f", {len(gone)} had gone to another replica ({dropped} buffered check(s) of theirs dropped)"
+            if gone
+            else "",
+        )
+        return dataclasses.replace(survey, held=survey.held | taken, free=survey.free - taken)
+
+    async def _flush(self) -> None:
+        """Write the buffered checks of owned services, oldest first."""
+        if self._sink is None:
+            return
+        owned = [service_id for service_id in self._buffer.services() if self.owns(service_id)]
+        if not owned:
+            return
+        sink = self._sink
+
+        async def write(observation: Observation) -> None:
+            async with self._recording_of(observation.service_id):
+                await sink(observation)
+
+        outcome = await self._buffer.flush(owned, write, is_unreachable)
+        self._broken |= outcome.broken
+        if outcome.written:
+            log.info(
+                "ownership: wrote %d buffered check(s); %d still waiting", outcome.written, self._buffer.stats.held
+            )
+
+    async def _stop_broken(self) -> None:
+        """Stop the watches of services that lost a check: more checks of theirs would be dropped."""
+        if not self._broken or self._supervisor is None:
+            return
+        async with self._changing:
+            for service_id in self._broken & self._supervisor.watched():
+                await self._unwatch(service_id)
+
+    async def _restart_broken(self) -> None:
+        """Restart, from the stored state, the owned broken services whose buffered checks are written."""
+        if not self._broken:
+            return
+        async with self._changing:
+            ready = [i for i in self._broken if not self._buffer.holds(i) and slot_of(i) not in self._held_over]
+            for service_id in ready:
+                self._broken.discard(service_id)
+                await self._unwatch(service_id)
+            rows = [row for row in await Service.filter(id__in=ready, is_active=True) if self.owns(row.id)]
+            for spec in await watch_specs(rows, self._cipher):
+                await self._watch(spec)
+        if ready:
+            log.info("ownership: restarted %d service(s) that had lost checks, from their stored state", len(ready))
+
+    async def _flush_at_exit(self) -> None:
+        """Shutting down: write what the buffer holds while the lease allows, drop and count the rest."""
+        self._closing = True
+        if self._buffer.stats.held:
+            with contextlib.suppress(Exception):  # whatever is left is counted just below
+                async with asyncio.timeout(self._drain_timeout_s):
+                    await self._flush()
+        dropped = self._buffer.discard(self._buffer.services())
+        if dropped:
+            log.warning("ownership: shutting down with %d check(s) still buffered; dropped", dropped)
 
     async def _reconcile(self) -> None:
         """Compare the watches with the database, for registry changes no message brought."""
         supervisor = self._require_supervisor()
         async with self._changing:
-            rows = [row for row in await Service.filter(is_active=True) if self.owns(row.id)]
+            rows = [
+                row
+                for row in await Service.filter(is_active=True)
+                if self.owns(row.id) and row.id not in self._broken  # `_restart_broken` restarts those
+            ]
             wanted = {spec.service_id: spec for spec in await watch_specs(rows, self._cipher)}
             for service_id in supervisor.watched() - wanted.keys():
                 await self._unwatch(service_id)
@@ -365,6 +553,8 @@ class Ownership:
     # -- watches ---------------------------------------------------------------------------
 
     async def _watch(self, spec: WatchSpec) -> None:
+        if spec.service_id in self._broken:
+            return  # restarted by `_restart_broken` once its buffered checks are written
         await self._require_supervisor().upsert(spec)
         self._specs[spec.service_id] = _without_state(spec)
 

@@ -8,7 +8,10 @@ published status moved, a StatusEvent. Events are published only after the commi
 subscriber never hears of a check a query cannot find; the check id is the event's `seq`.
 
 If a batch fails, its observations are retried one transaction each, so one bad row cannot lose
-the others. Closing the recorder writes everything already handed to it before it returns.
+the others; unless the database was unreachable (`is_unreachable`): then every row would fail
+the same way, each after its own timeout, so the whole batch goes back to the callers at once
+(the probe loop buffers such checks, resolvers/ownership.py). Closing the recorder writes
+everything already handed to it before it returns.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import dataclasses
 import logging
 from typing import Self
 
+import asyncpg
+from tortoise.exceptions import DBConnectionError
 from tortoise.transactions import in_transaction
 
 from events.broker import Broker
@@ -27,6 +32,31 @@ from probes.observation import Observation
 from resolvers import incidents, rollups
 
 log = logging.getLogger(__name__)
+
+
+_UNREACHABLE = (
+    OSError,  # refused, reset, unreachable network, name resolution
+    TimeoutError,  # connect or command timeout: a database gone silent
+    DBConnectionError,
+    asyncpg.ConnectionDoesNotExistError,  # closed under the query
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, cancelled
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a write failed because the database could not be reached (so the same write may
+    succeed later), rather than because of the data. Looks down the chain: tortoise wraps
+    driver errors in its own."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _UNREACHABLE):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class RecorderClosed(RuntimeError):
@@ -66,6 +96,7 @@ async def _store(observation: Observation) -> Written:
         maintenance_message=result.maintenance_message,
         queue_size=result.queue_size,
         manual=observation.is_manual,
+        observation_key=observation.key,
     )
     service.status = observation.status
     service.circuit_state = observation.breaker.state
@@ -96,10 +127,23 @@ async def _store(observation: Observation) -> Written:
 
 
 async def _store_all(observations: list[Observation]) -> list[Written]:
-    """Writes observations, then folds their checks into the rollups, inside the caller's transaction."""
-    written = [await _store(observation) for observation in observations]
-    await rollups.add_checks([w[0] for w in written if w is not None])
+    """Writes observations, then folds their checks into the rollups, inside the caller's transaction.
+
+    An observation already stored (a retry after a COMMIT that was applied although its answer
+    was lost) is not written again: its stored row is returned, so it is announced, once."""
+    stored = await _already_stored([observation.key for observation in observations])
+    written = [stored.get(observation.key) or await _store(observation) for observation in observations]
+    fresh = [w[0] for w, o in zip(written, observations, strict=True) if w is not None and o.key not in stored]
+    await rollups.add_checks(fresh)
     return written
+
+
+async def _already_stored(keys: list[str]) -> dict[str, Written]:
+    checks = await HealthCheck.filter(observation_key__in=keys)
+    if not checks:
+        return {}
+    events = {e.check_id: e for e in await StatusEvent.filter(check_id__in=[c.id for c in checks])}  # type: ignore[attr-defined]
+    return {check.observation_key: (check, events.get(check.id)) for check in checks if check.observation_key}
 
 
 async def _write(observations: list[Observation]) -> list[Written]:
@@ -211,9 +255,16 @@ class BatchRecorder:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
             written = await _write([observation for observation, _ in batch])
-        except Exception:  # the batch is retried row by row below; the failure is logged
-            log.exception("writing a batch of %d checks failed; retrying them one by one", len(batch))
+        except Exception as exc:  # the batch is retried row by row below, or handed back; logged
             self.stats.failed_batches += 1
+            if is_unreachable(exc):
+                log.warning("writing a batch of %d checks failed: the database is unreachable (%r)", len(batch), exc)
+                self.stats.failed_checks += len(batch)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                return
+            log.exception("writing a batch of %d checks failed; retrying them one by one", len(batch))
             await self._flush_one_by_one(batch)
             return
         self.stats.checks_written += sum(1 for w in written if w is not None)
@@ -261,4 +312,4 @@ def check_message(check: HealthCheck) -> CheckRecorded:
     )
 
 
-__all__ = ["BatchRecorder", "RecorderClosed", "check_message", "record"]
+__all__ = ["BatchRecorder", "RecorderClosed", "check_message", "is_unreachable", "record"]

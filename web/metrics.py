@@ -350,6 +350,29 @@ class _StatsCollector(Collector):
             yield CounterMetricFamily(
                 "vigil_probe_watch_restarts", "Watch tasks restarted after a crash", loop.restarts
             )
+        if deps.ownership is not None:
+            owned = deps.ownership.stats
+            yield GaugeMetricFamily(
+                "vigil_probe_buffered_checks",
+                "Checks waiting in memory for the database or the lease to come back",
+                owned.checks_buffered,
+            )
+            yield GaugeMetricFamily(
+                "vigil_probe_buffer_capacity", "Checks the buffer may hold (VIGIL_OUTAGE_BUFFER_CHECKS)",
+                owned.buffer_capacity,
+            )
+            yield CounterMetricFamily(
+                "vigil_probe_checks_buffered", "Checks that waited in the buffer", owned.checks_buffered_total
+            )
+            yield CounterMetricFamily(
+                "vigil_probe_checks_flushed", "Buffered checks written once the database was back",
+                owned.checks_flushed_total,
+            )
+            yield CounterMetricFamily(
+                "vigil_probe_checks_dropped",
+                "Loop checks never written: buffer full, slot lost to another replica, or buffered at shutdown",
+                owned.observations_dropped,
+            )
         recorder = deps.recorder
         if recorder is not None:
             stats = recorder.stats
@@ -359,7 +382,9 @@ class _StatsCollector(Collector):
                 "vigil_history_failed_batches", "Batches that failed and were retried one by one", stats.failed_batches
             )
             yield CounterMetricFamily(
-                "vigil_history_failed_checks", "Checks that could not be written at all", stats.failed_checks
+                "vigil_history_failed_checks",
+                "Checks whose write failed; the probe loop buffers those that met an unreachable database",
+                stats.failed_checks,
             )
             yield GaugeMetricFamily("vigil_history_largest_batch", "Largest batch written so far", stats.largest_batch)
             yield GaugeMetricFamily("vigil_history_queue_depth", "Checks waiting to be written", recorder.pending)

@@ -14,6 +14,7 @@ ALL = [
     "models.0002_rollups_incidents_sla",
     "models.0003_alerts",
     "models.0004_query_indexes",
+    "models.0005_observation_key",
 ]
 
 

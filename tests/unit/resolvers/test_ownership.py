@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import asyncpg
@@ -59,13 +60,18 @@ class CountingProbe:
 
 
 class Sink:
-    """Keeps every observation; with a broker it also stores and announces it, as the app does."""
+    """Keeps every observation; with a broker it also stores and announces it, as the app does.
+    Its first `unreachable_for` writes fail as a dropped database connection would."""
 
-    def __init__(self, broker: Broker | None = None) -> None:
+    def __init__(self, broker: Broker | None = None, unreachable_for: int = 0) -> None:
         self.observations: list[Observation] = []
         self.broker = broker
+        self.unreachable_for = unreachable_for
 
     async def __call__(self, observation: Observation) -> None:
+        if self.unreachable_for:
+            self.unreachable_for -= 1
+            raise ConnectionResetError(104, "connection reset by peer")
         if self.broker is not None:
             await record(self.broker, observation)
         self.observations.append(observation)
@@ -108,14 +114,18 @@ async def replica(
     reconcile_s: float = 30.0,
     status: HealthStatus = HealthStatus.HEALTHY,
     stores: bool = False,
+    buffer_capacity: int = 10_000,
+    unreachable_for: int = 0,
 ) -> AsyncIterator[Replica]:
     """One probing replica, wired as app.py wires it: lease, then supervisor, then ownership."""
     async with contextlib.AsyncExitStack() as stack:
         if broker is None:
             broker = await stack.enter_async_context(MemoryBroker())
         lease = await stack.enter_async_context(open_lease(database_url, round_s=ROUND_S))
-        ownership = Ownership(lease, broker, CIPHER, round_s=ROUND_S, reconcile_s=reconcile_s)
-        probe, sink = CountingProbe(status), Sink(broker if stores else None)
+        ownership = Ownership(
+            lease, broker, CIPHER, round_s=ROUND_S, reconcile_s=reconcile_s, buffer_capacity=buffer_capacity
+        )
+        probe, sink = CountingProbe(status), Sink(broker if stores else None, unreachable_for)
         supervisor = await stack.enter_async_context(
             ProbeSupervisor(probe, ownership.guard(sink), settings=FAST, clock=clock or ManualClock())
         )
@@ -239,45 +249,111 @@ async def test_when_a_replica_dies_the_other_takes_over_its_services_within_a_fe
         assert survivor.supervisor.watched() == frozenset(service_ids)
 
 
-async def test_a_replica_that_loses_its_lease_stops_probing_at_once_and_rejoins_later(
-    pg_registry: str, pg_url: str, http: aiohttp.ClientSession
-) -> None:
-    await add_services(5, interval_s=1)
-    async with replica(pg_registry, http, clock=SystemClock()) as lonely:
-        await eventually(lambda: len(lonely.probe.calls) >= 5)
-        await kill_session(lonely.lease, pg_registry, pg_url)
+@contextlib.asynccontextmanager
+async def refusing_connections(pg_url: str, database_url: str) -> AsyncIterator[Callable[[bool], Awaitable[None]]]:
+    """`refuse(True)` makes PostgreSQL refuse new sessions to the test database (open ones go
+    on); left allowed whatever happens. The admin session uses another database of the server."""
+    admin = await asyncpg.connect(**connect_args(pg_url))
+    name = connect_args(database_url)["database"]
 
-        stopped = await eventually(lambda: not lonely.supervisor.watched())
-        assert stopped < 0.5
-        assert lonely.ownership.stats.lease_losses == 1
-        probed = len(lonely.probe.calls)
-        await eventually(lambda: len(lonely.slots) == SLOT_COUNT)  # reconnected, with backoff
-        await eventually(lambda: len(lonely.probe.calls) > probed)
+    async def refuse(refused: bool) -> None:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(not refused).lower()}')
 
-
-async def test_while_postgres_refuses_the_lease_the_replica_probes_nothing(
-    pg_registry: str, pg_url: str, http: aiohttp.ClientSession
-) -> None:
-    await add_services(5, interval_s=1)
-    admin = await asyncpg.connect(**connect_args(pg_url))  # another database: a session may not lock out its own
-    name = connect_args(pg_registry)["database"]
     try:
-        async with replica(pg_registry, http, clock=SystemClock()) as cut_off:
-            await eventually(lambda: len(cut_off.probe.calls) >= 5)
-            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            await kill_session(cut_off.lease, pg_registry, pg_url)
-            await eventually(lambda: not cut_off.supervisor.watched())
-            probed = len(cut_off.probe.calls)
-
-            await asyncio.sleep(1.5)  # several rounds and intervals: nothing may be probed meanwhile
-
-            assert len(cut_off.probe.calls) == probed
-            assert not cut_off.ownership.stats.is_leased
-            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            await eventually(lambda: len(cut_off.probe.calls) > probed)
+        yield refuse
     finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await refuse(False)
         await admin.close()
+
+
+def per_service(observations: list[Observation]) -> dict[int, list[dt.datetime]]:
+    times: dict[int, list[dt.datetime]] = {}
+    for observation in observations:
+        times.setdefault(observation.service_id, []).append(observation.result.checked_at)
+    return times
+
+
+async def test_a_replica_whose_lease_is_away_keeps_probing_into_the_buffer_and_writes_every_check_when_back(
+    pg_registry: str, pg_url: str, http: aiohttp.ClientSession
+) -> None:
+    service_ids = await add_services(5, interval_s=1)
+    async with refusing_connections(pg_url, pg_registry) as refuse, replica(
+        pg_registry, http, clock=SystemClock()
+    ) as cut_off:
+        await eventually(lambda: len(cut_off.probe.calls) >= 5)
+        await refuse(True)
+        await kill_session(cut_off.lease, pg_registry, pg_url)
+        await eventually(lambda: not cut_off.ownership.stats.is_leased)
+        recorded, probed = len(cut_off.sink.observations), len(cut_off.probe.calls)
+
+        await asyncio.sleep(1.5)  # the lease cannot come back: several rounds and check intervals
+
+        stats = cut_off.ownership.stats
+        assert cut_off.supervisor.watched() == frozenset(service_ids), "held-over services are still probed"
+        assert len(cut_off.probe.calls) >= probed + 5
+        assert stats.held_over_slots > 0 and stats.checks_buffered > 0
+        assert len(cut_off.sink.observations) <= recorded + 1  # at most one was being recorded as the lease broke
+        await refuse(False)
+        await eventually(lambda: len(cut_off.slots) == SLOT_COUNT and not cut_off.ownership.stats.checks_buffered)
+        await eventually(lambda: len(cut_off.sink.observations) >= len(cut_off.probe.calls) - 5)
+
+        stats = cut_off.ownership.stats
+        assert stats.observations_dropped == 0
+        assert stats.checks_flushed_total == stats.checks_buffered_total > 0
+        assert stats.held_over_slots == 0 and stats.lease_losses == 1
+        for times in per_service(cut_off.sink.observations).values():
+            assert times == sorted(times), "a service's checks were written out of order"
+
+
+async def test_a_full_buffer_drops_and_counts_and_the_service_restarts_from_its_stored_state(
+    pg_registry: str, pg_url: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    service_ids = await add_services(4, interval_s=1)
+    async with refusing_connections(pg_url, pg_registry) as refuse, replica(
+        pg_registry, http, clock=SystemClock(), stores=True, buffer_capacity=3
+    ) as cut_off:
+        await eventually(lambda: len(cut_off.sink.observations) >= 4)
+        await refuse(True)
+        await kill_session(cut_off.lease, pg_registry, pg_url)
+        await eventually(lambda: cut_off.ownership.stats.observations_dropped >= 4, timeout_s=10)
+        await refuse(False)
+        await eventually(lambda: len(cut_off.slots) == SLOT_COUNT, timeout_s=10)
+        await eventually(lambda: cut_off.supervisor.watched() == frozenset(service_ids))
+        written = len(cut_off.sink.observations)
+        await eventually(lambda: len(cut_off.sink.observations) >= written + 4)  # probing again, every service
+
+        stats = cut_off.ownership.stats
+        assert stats.checks_flushed_total == 3 and stats.checks_buffered == 0
+        assert "the check buffer is full (3 checks)" in caplog.text
+        assert "restarted" in caplog.text and "from their stored state" in caplog.text
+    for service_id in service_ids:  # no status change was stored without its event
+        row = await Service.get(id=service_id)
+        assert row.status == HealthStatus.HEALTHY
+
+
+async def test_slots_another_replica_took_during_the_outage_drop_their_buffered_checks(
+    pg_registry: str, pg_url: str, http: aiohttp.ClientSession
+) -> None:
+    service_ids = await add_services(16, interval_s=1)
+    async with refusing_connections(pg_url, pg_registry) as refuse, replica(
+        pg_registry, http, clock=SystemClock()
+    ) as first, replica(pg_registry, http, clock=SystemClock()) as second:
+        await eventually(settled([first, second], service_ids))
+        mine = set(first.supervisor.watched())
+        await refuse(True)  # `first` cannot come back; `second` keeps its open session
+        await kill_session(first.lease, pg_registry, pg_url)
+        await eventually(lambda: len(second.slots) == SLOT_COUNT, timeout_s=10)
+        await eventually(lambda: first.ownership.stats.checks_buffered >= len(mine))
+        flushed_before = first.ownership.stats.checks_flushed_total
+        await refuse(False)
+        await eventually(lambda: first.ownership.stats.is_leased and first.ownership.stats.held_over_slots == 0)
+
+        stats = first.ownership.stats
+        assert stats.checks_buffered == 0 and stats.checks_flushed_total == flushed_before
+        assert stats.observations_dropped >= len(mine)
+        assert not first.supervisor.watched() & mine, "services another replica owns now are not probed here"
+        await eventually(settled([first, second], service_ids), timeout_s=10)  # the share evens out again
 
 
 async def test_a_registry_change_taken_by_a_replica_that_does_not_own_the_service_reaches_its_owner(
@@ -375,3 +451,18 @@ async def test_on_sqlite_one_replica_owns_every_slot_and_records_only_what_it_ow
         async with asyncio.timeout(2):
             reseed = await anext(announced)
         assert reseed == RegistryChanged(seq=reseed.seq, origin=broker.replica_id, service_id=service_id, reseed=True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_check_that_meets_an_unreachable_database_waits_in_the_buffer_and_keeps_its_place(
+    db: str, http: aiohttp.ClientSession
+) -> None:
+    (service_id,) = await add_services(1, interval_s=1)
+    async with replica(db, http, clock=SystemClock(), unreachable_for=3) as only:
+        await eventually(lambda: len(only.sink.observations) >= 4, timeout_s=10)
+
+        stats = only.ownership.stats
+        assert stats.checks_buffered_total >= 1 and stats.observations_dropped == 0
+        assert len(only.sink.observations) + stats.checks_buffered >= len(only.probe.calls) - 1  # one in flight
+        times = per_service(only.sink.observations)[service_id]
+        assert times == sorted(times), "a later check overtook one waiting in the buffer"

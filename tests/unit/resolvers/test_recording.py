@@ -72,6 +72,27 @@ async def test_one_service_keeps_its_order_and_only_changes_make_events(deps: De
     ]
 
 
+async def test_a_check_written_again_after_an_uncertain_failure_is_stored_and_announced_once(deps: Deps) -> None:
+    """A COMMIT that timed out may have been applied: the retried write finds the stored row by
+    the observation key, changes nothing, and announces that row (its first announcement was lost)."""
+    sid = await add_service(deps, "https://once.example")
+    change = observation(sid, 0, HealthStatus.UNHEALTHY, HealthStatus.UNKNOWN)
+    async with BatchRecorder(deps.broker) as recorder:
+        first = await recorder.record(change)
+        later = await recorder.record(observation(sid, 1, HealthStatus.UNHEALTHY, HealthStatus.UNHEALTHY))
+        async with deps.broker.subscribe(StatusChanged) as events:
+            again = await recorder.record(change)
+            async with asyncio.timeout(5):
+                announced = await anext(events)
+    assert first is not None and again is not None and later is not None
+    assert again.id == first.id
+    assert await HealthCheck.filter(service_id=sid).count() == 2
+    assert await StatusEvent.filter(service_id=sid).count() == 1
+    assert isinstance(announced, StatusChanged) and announced.seq == first.id
+    service = await Service.get(id=sid)
+    assert service.last_checked_at == later.checked_at  # the older copy did not roll the state back
+
+
 async def test_closing_writes_everything_already_handed_over(deps: Deps) -> None:
     ids = [await add_service(deps, f"https://c{i}.example", name=f"C{i}") for i in range(10)]
     recorder = BatchRecorder(deps.broker, linger_seconds=0.2)

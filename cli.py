@@ -28,8 +28,22 @@ def load_settings(**overrides: Any) -> Settings:
         raise click.ClickException(settings_error_message(exc)) from exc
 
 
+# Libraries that write a notification URL, and so the secret in its path, into their DEBUG
+# records: apprise ("Loaded JSON URL", "JSON POST URL") and urllib3 (each request line).
+URL_LOGGING_LIBRARIES = ("apprise", "urllib3")
+
+
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = max(logging.INFO, logging.getLevelName(settings.log_level))
+    for name in URL_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(level)
+
+
+def uvicorn_log_level(settings: Settings) -> str:
+    """uvicorn's level: never DEBUG, whose records are the websockets protocol trace (every
+    handshake header and every frame, API tokens in `connection_init` included)."""
+    return "info" if settings.log_level == "DEBUG" else settings.log_level.lower()
 
 
 def run(work: Callable[[], Awaitable[T]]) -> T:
@@ -59,7 +73,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     settings = load_settings(host=host, port=port)
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=uvicorn_log_level(settings))
 
 
 @main.command()

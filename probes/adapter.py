@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from probes.http import HttpFailure, HttpLimits, HttpResponse, MalformedResponse, decode_json, fetch
+from probes.redaction import redact
 from probes.result import (
     ApiType,
     Capabilities,
@@ -68,13 +69,13 @@ def adapter_for(api_type: ApiType) -> Adapter:
 
 
 async def check(http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> ProbeResult:
-    """Health-check `target` with the adapter for its `api_type`."""
-    return await adapter_for(target.api_type).check(http, target, limits)
+    """Health-check `target` with the adapter for its `api_type`; the credential never comes back in it."""
+    return redact(await adapter_for(target.api_type).check(http, target, limits), target.credential)
 
 
 async def discover(http: aiohttp.ClientSession, target: ProbeTarget, limits: HttpLimits) -> Discovery:
-    """Health plus capabilities (and reference panels) of `target`."""
-    return await adapter_for(target.api_type).discover(http, target, limits)
+    """Health plus capabilities (and reference panels) of `target`; the credential never comes back in them."""
+    return redact(await adapter_for(target.api_type).discover(http, target, limits), target.credential)
 
 
 # Shared result builders -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from probes import cloudgene, dnastack, ga4gh_registry, ga4gh_service_info, ga4g
 from probes.adapter import Discovery, JsonAnswer, adapter_for, bearer, get_json
 from probes.ga4gh_service_info import capabilities_of
 from probes.http import HttpLimits, join_url, origin
+from probes.redaction import redact
 from probes.result import (
     ApiType,
     Capabilities,
@@ -103,7 +104,23 @@ async def detect(
     timeout_s: float = 10.0,
     verify_tls: bool = True,
 ) -> Detection:
-    """Find which protocol `url` speaks, with its health and capabilities (see the module doc)."""
+    """Find which protocol `url` speaks, with its health and capabilities (see the module doc).
+
+    Whatever the servers sent back, `credential` does not appear in the answer (probes/redaction.py).
+    """
+    found = await _detect(http, url, limits, credential, timeout_s=timeout_s, verify_tls=verify_tls)
+    return redact(found, credential)
+
+
+async def _detect(
+    http: aiohttp.ClientSession,
+    url: str,
+    limits: HttpLimits,
+    credential: str | None,
+    *,
+    timeout_s: float,
+    verify_tls: bool,
+) -> Detection:
     url = url.rstrip("/")
 
     def target(api_type: ApiType, base: str = url) -> ProbeTarget:
@@ -264,4 +281,4 @@ async def discover_services(
     )
     if detection.api_type in (ApiType.GA4GH_SERVICE_REGISTRY, ApiType.DNASTACK) and max_depth > 0:
         await crawl.crawl(detection.base_url, detection.api_type, 0)
-    return crawl.found
+    return [redact(service, credential) for service in crawl.found]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -76,8 +77,12 @@ async def authenticate(authorization: str | None) -> Principal:
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("Authorization must be 'Bearer <token>'")
-    row = await ApiToken.get_or_none(token_hash=hash_token(secret.strip()), revoked_at=None)
-    if row is None:
+    # The lookup compares hashes, never the secret itself, so its timing says nothing about the
+    # secret. The stored hash is still compared to ours in constant time: a collation or index
+    # that matched loosely (case-insensitive, trailing spaces) must not let a lookalike in.
+    presented = hash_token(secret.strip())
+    row = await ApiToken.get_or_none(token_hash=presented, revoked_at=None)
+    if row is None or not hmac.compare_digest(row.token_hash.encode(), presented.encode()):
         raise Unauthenticated("unknown or revoked API token")
     now = dt.datetime.now(dt.UTC)
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):

@@ -30,7 +30,8 @@ def clean_base_url(value: str, field: str = "baseUrl") -> str:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise BadUserInput(f"not a valid URL: {exc}", field=field) from exc
+        # urllib's message may quote the whole host part, a user and password included.
+        raise BadUserInput("not a valid URL: malformed host or port", field=field) from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise BadUserInput("URL must be absolute and use http or https", field=field)
     if not parts.hostname:

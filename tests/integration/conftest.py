@@ -58,8 +58,8 @@ class LiveVigil:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+async def serve(settings: Settings, *, log_level: str = "warning") -> AsyncIterator[str]:
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -90,9 +90,9 @@ def make_settings(database_url: str, tmp_path: pathlib.Path, **overrides: Any) -
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[LiveVigil]:
-    """A live Vigil with these settings, and an HTTP client session to call it with."""
-    async with serve(settings) as url, aiohttp.ClientSession() as http:
+async def running(settings: Settings, *, log_level: str = "warning") -> AsyncIterator[LiveVigil]:
+    """A live Vigil with these settings, and an HTTP client session to call it with; `log_level` is uvicorn's."""
+    async with serve(settings, log_level=log_level) as url, aiohttp.ClientSession() as http:
         yield LiveVigil(url=url, http=http, settings=settings)
 
 

@@ -1,0 +1,62 @@
+"""Keeping a service's credential out of what its probe learned.
+
+A server that receives a credential can send it back: in a maintenance message, a version,
+its name or description, a panel label, a URL its registry lists. Whatever a probe returns may
+be stored and shown to every reader of the API and the status page, so the public entry points
+(`adapter.check`, `adapter.discover`, `discovery.detect`, `discovery.discover_services`) pass
+their answer through `redact` with the credential they were given. It replaces the credential,
+raw or percent-encoded, with `REDACTED` in every string of the returned value objects.
+
+Credentials shorter than `MIN_LENGTH` are left in place: replacing "500" would garble every
+message, and a secret that short protects nothing anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import urllib.parse
+from typing import Any, TypeVar
+
+REDACTED = "[redacted]"
+MIN_LENGTH = 8
+
+T = TypeVar("T")
+
+
+def redact(value: T, secret: str | None) -> T:
+    """`value` with every occurrence of `secret` replaced; frozen dataclasses and tuples are rebuilt,
+    other values (numbers, enums, datetimes) pass through. The same object comes back when nothing matched."""
+    if secret is None or len(secret) < MIN_LENGTH:
+        return value
+    forms = sorted(
+        {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret), urllib.parse.quote_plus(secret)},
+        key=len,
+        reverse=True,
+    )
+    result: T = _walk(value, forms)
+    return result
+
+
+def _walk(value: Any, forms: list[str]) -> Any:
+    if isinstance(value, enum.Enum):  # StrEnum members are strings, but never server text
+        return value
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, REDACTED)
+        return value
+    if isinstance(value, tuple):
+        items = tuple(_walk(item, forms) for item in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for field in dataclasses.fields(value):
+            if not field.init:
+                continue
+            old = getattr(value, field.name)
+            new = _walk(old, forms)
+            if new is not old:
+                changes[field.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+    return value

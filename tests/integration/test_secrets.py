@@ -619,7 +619,7 @@ class Scene:
             "updateService",
             UPDATE_SIGNATURE,
             UPDATE_CALL,
-            {"id": "1", "input": newline},
+            {"id": await self.some_service_id(client), "input": newline},
         )
         assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
 
@@ -631,6 +631,11 @@ class Scene:
         answer = await client.post("Basic credentials", "{ services { totalCount } }", Authorization=header)
         assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", answer
         assert (await refused_websocket(client, add("unknown WebSocket token", url_part("vgl_")))).startswith("4403")
+
+    async def some_service_id(self, client: Client) -> str:
+        """An id that exists, so the refusal is about the input (ids are not 1 on a reused PostgreSQL)."""
+        answer = await client.post("a service id", "{ services(first: 1) { nodes { id } } }")
+        return str(answer["data"]["services"]["nodes"][0]["id"])
 
     async def tokens(self, client: Client) -> None:
         """A token made by the mutation: used, revoked, refused; and a token pasted where an id goes."""

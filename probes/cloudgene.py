@@ -121,10 +121,16 @@ def parse_server_info(doc: Any) -> ServerInfo:
     )
 
 
+MAX_QUEUE_SIZE = 2**31 - 1
+"""The largest queue size a check stores (an integer column) and GraphQL's `Int` carries."""
+
+
 def parse_queue_size(doc: Any) -> int | None:
-    """`queue.size` of `/api/v2/server/counters`, None when absent; raises on a non-object."""
+    """`queue.size` of `/api/v2/server/counters`, None when absent or not a plausible size;
+    raises on a non-object."""
     size = get_dict(as_object(doc, "Cloudgene counters"), "queue").get("size")
-    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+    plausible = isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_QUEUE_SIZE
+    return size if plausible else None
 
 
 def maintenance_message(body: bytes) -> str | None:

@@ -31,7 +31,7 @@ async def _lock(*service_ids: int) -> None:
         await Service.select_for_update().filter(id=service_id).first()
 
 
-async def _path(start: int, goal: int) -> list[int] | None:
+async def dependency_path(start: int, goal: int) -> list[int] | None:
     """Service ids from `start` to `goal` following existing dependencies; None when unreachable."""
     edges: dict[int, list[int]] = {}
     for source, target in await ServiceDependency.all().values_list("service_id", "depends_on_id"):
@@ -63,7 +63,7 @@ async def set_dependency(deps: Deps, service_id: int, depends_on_id: int, requir
         raise BadUserInput("a service cannot depend on itself", field="dependsOnId")
     async with in_transaction():
         await _lock(service.id, depends_on.id)
-        cycle = await _path(depends_on.id, service.id)
+        cycle = await dependency_path(depends_on.id, service.id)
         if cycle is not None:
             names = dict(await Service.filter(id__in=cycle).values_list("id", "name"))
             loop = " -> ".join(str(names.get(i, i)) for i in [service.id, *cycle])

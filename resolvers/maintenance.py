@@ -26,7 +26,10 @@ MAX_REASON = 500
 def _aware(value: dt.datetime, field: str) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise BadUserInput("give a timezone (for example 2026-05-01T02:00:00Z)", field=field)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is a day before the calendar starts, in UTC
+        raise BadUserInput("the time is out of range once in UTC", field=field) from exc
 
 
 def check_window(

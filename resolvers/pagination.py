@@ -28,13 +28,17 @@ def encode_cursor(kind: str, row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{row_id}".encode()).decode()
 
 
-def decode_cursor(kind: str, cursor: str) -> int:
+def decode_cursor(kind: str, cursor: str, maximum: int = 2**63 - 1) -> int:
+    """The row id in a cursor of `kind`; an id beyond `maximum` (the key column's) comes from no page."""
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         prefix, _, value = raw.partition(":")
         if prefix != kind:
             raise ValueError(prefix)
-        return int(value)
+        row_id = int(value)
+        if not 0 <= row_id <= maximum:
+            raise ValueError(value)
+        return row_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadUserInput(f"'after' is not a {kind} cursor from this API", field="after") from exc
 
@@ -53,7 +57,7 @@ async def paginate(query: QuerySet, kind: str, first: int, after: str | None, *,
     """Pages by primary key; `descending` lists newest first (history) and cursors still hold."""
     total = await query.count()
     if after is not None:
-        last_id = decode_cursor(kind, after)
+        last_id = decode_cursor(kind, after, query.model._meta.pk.constraints.get("le", 2**63 - 1))
         query = query.filter(id__lt=last_id) if descending else query.filter(id__gt=last_id)
     ordered = query.order_by("-id" if descending else "id")
     rows = await ordered.limit(first + 1)

@@ -29,7 +29,7 @@ def parse_id(value: str | int, field: str = "id") -> int:
         number = int(value)
     except (TypeError, ValueError) as exc:
         raise BadUserInput(f"'{value}' is not a valid id", field=field) from exc
-    if number <= 0 or number > 2**63 - 1:
+    if number <= 0 or number > 2**31 - 1:  # the id columns are 32-bit integers (PostgreSQL refuses more)
         raise BadUserInput(f"'{value}' is not a valid id", field=field)
     return number
 

@@ -19,10 +19,12 @@ from models import Service, ServiceDependency
 from probes.result import ApiType, ServiceType
 from resolvers import validation
 from resolvers.audit import Actor, record_audit
+from resolvers.dependencies import dependency_path
 from resolvers.deps import Deps
-from resolvers.errors import BadUserInput
+from resolvers.errors import BadUserInput, Conflict
 from resolvers.monitoring import sync_watch
 from resolvers.registration import snapshot
+from resolvers.text import UNSTORABLE_RULE, unstorable
 
 FORMAT = "vigil.services/v1"
 CREDENTIAL_NOTE = "Credentials are never exported; set them again with updateService(credential: ...)."
@@ -100,11 +102,13 @@ def _parse_entry(deps: Deps, index: int, raw: object) -> dict[str, Any]:
         )
         timeout = pick("timeoutSeconds", (int, float), min(settings.default_timeout_seconds, interval))
         entry["timeoutSeconds"] = float(
-            validation.check_timeout(float(timeout), settings.max_timeout_seconds, interval)
+            validation.check_timeout(_number(index, "timeoutSeconds", timeout), settings.max_timeout_seconds, interval)
         )
     except ValueError as exc:  # an unknown enum value
         raise _entry_error(index, "type", str(exc)) from exc
     except BadUserInput as exc:
+        if exc.field and exc.field.startswith("document."):  # named by pick() or _number() already
+            raise
         raise _entry_error(index, exc.field or "*", exc.message) from exc
     depends = raw.get("dependsOn", [])
     if not isinstance(depends, list) or not all(
@@ -119,7 +123,10 @@ def _parse_entry(deps: Deps, index: int, raw: object) -> dict[str, Any]:
 def _number(index: int, key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _entry_error(index, key, "has the wrong type")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as exc:  # JSON integers have no bound; a float does
+        raise _entry_error(index, key, "is out of range") from exc
 
 
 def parse_document(deps: Deps, document: str) -> list[dict[str, Any]]:
@@ -127,6 +134,9 @@ def parse_document(deps: Deps, document: str) -> list[dict[str, Any]]:
         data = json.loads(document)
     except (ValueError, RecursionError) as exc:
         raise BadUserInput(f"document is not JSON: {exc}", field="document") from exc
+    where = unstorable(data)
+    if where is not None:  # `\u0000` and lone `\ud800` escapes: no database stores them
+        raise BadUserInput(f"document{where}: {UNSTORABLE_RULE}", field="document")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("services"), list):
         raise BadUserInput(f"document must be an object with format '{FORMAT}' and a 'services' list", field="document")
     entries = [_parse_entry(deps, i, raw) for i, raw in enumerate(data["services"])]
@@ -201,6 +211,16 @@ async def import_document(deps: Deps, document: str, actor: Actor) -> ImportOutc
                     dep.required = required
                     await dep.save(update_fields=["required"])
                     dependencies_set += 1
+        for index, entry in enumerate(entries):  # all or nothing: a cycle undoes the whole import
+            for name, _ in entry["dependsOn"]:
+                cycle = await dependency_path(rows[name].id, rows[entry["name"]].id)
+                if cycle is not None:
+                    names = {row.id: row_name for row_name, row in rows.items()}
+                    loop = " -> ".join(str(names.get(i, i)) for i in [rows[entry["name"]].id, *cycle])
+                    raise Conflict(
+                        f"services[{index}].dependsOn: this dependency would close a cycle: {loop}",
+                        field=f"document.services[{index}].dependsOn",
+                    )
     for row in touched:
         await sync_watch(deps, row)
     return ImportOutcome(created=created, updated=updated, unchanged=unchanged, dependencies_set=dependencies_set)

@@ -16,6 +16,7 @@ from schema.mutation import Mutation
 from schema.permissions import OneRateTokenPerOperation
 from schema.query import Query
 from schema.subscription import Subscription
+from schema.text import StorableText
 
 
 def build_schema(settings: Settings, *, extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> VigilSchema:
@@ -28,6 +29,7 @@ def build_schema(settings: Settings, *, extensions: Sequence[Callable[[], Schema
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        StorableText,  # NUL and lone surrogates: BAD_USER_INPUT before a resolver hands them to the database
         CodedErrors,
         MutationsInvalidateCache,
         OneRateTokenPerOperation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,7 +12,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
-from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter, HTTPException
 from strawberry.types import ExecutionResult
 
 from resolvers.cache import Region
@@ -63,6 +64,22 @@ class VigilGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, bounded_receive, send)
         except _TooLarge:
             await _too_large(limit)(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A body that is not UTF-8, or nests deeper than the parser goes, is not JSON (400) like any
+        other; strawberry answers only `JSONDecodeError` so, and these two used to be a 500."""
+        try:
+            return super().decode_json(data)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"body is not JSON ({exc.__class__.__name__})", "", 0) from exc
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A JSON body that is not an object (`0`, `"q"`, `null`, `[1]`) is refused with 400: strawberry
+        calls `.get` on whatever it decoded, and the AttributeError used to be a 500."""
+        try:
+            return await super().parse_http_body(request)
+        except AttributeError as exc:
+            raise HTTPException(400, 'the body must be a JSON object: {"query": ..., "variables": ...}') from exc
 
     async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:
         deps: Deps = request.state.deps

@@ -97,3 +97,13 @@ async def test_detection_and_a_registry_crawl_never_return_the_credential_a_serv
     assert listed.name == f"Listed {REDACTED}" and listed.result.service_version == REDACTED
     everything = repr(detected) + repr(crawled)
     assert SECRET not in everything and urllib.parse.quote(SECRET, safe="") not in everything
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+def test_nul_and_lone_surrogates_become_replacement_characters_with_or_without_a_credential(
+    secret: str | None,
+) -> None:
+    result = ProbeResult(HealthStatus.HEALTHY, NOW, message="a\x00b", service_version="2.0\ud800")
+    clean = redact(result, secret)
+    assert (clean.message, clean.service_version) == ("a\ufffdb", "2.0\ufffd")
+    clean.message.encode()  # storable: no surrogate left

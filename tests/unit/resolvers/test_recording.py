@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from events.messages import CheckRecorded, StatusChanged
 from models import HealthCheck, Service, StatusEvent
+from probes.adapter import check
 from probes.breaker import BreakerSnapshot
 from probes.hysteresis import HysteresisSnapshot
 from probes.observation import Observation
 from probes.result import ApiType, HealthStatus, ProbeResult, ProbeTarget
 from resolvers.deps import Deps
-from resolvers.recording import BatchRecorder, RecorderClosed
+from resolvers.recording import BatchRecorder, RecorderClosed, record
+from simulators import CloudgeneSimulator
+from tests.fakes import serving
 from tests.unit.resolvers.conftest import add_service
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -91,6 +95,24 @@ async def test_a_check_written_again_after_an_uncertain_failure_is_stored_and_an
     assert isinstance(announced, StatusChanged) and announced.seq == first.id
     service = await Service.get(id=sid)
     assert service.last_checked_at == later.checked_at  # the older copy did not roll the state back
+
+
+async def test_a_server_sending_nul_and_lone_surrogates_still_gets_its_checks_stored(deps: Deps) -> None:
+    """PostgreSQL refuses NUL in text and no UTF-8 store takes a lone surrogate: unless the probe
+    cleans them, one such string fails every write of the service (found by fuzzing the parsers)."""
+    simulator = CloudgeneSimulator(app_version="2.0\u0000.12\ud800", tokens={"token-of-a-user": "user"})
+    async with serving(simulator) as url:
+        sid = await add_service(deps, url)
+        target = ProbeTarget(base_url=url, api_type=ApiType.CLOUDGENE, credential="token-of-a-user", service_id=sid)
+        healthy = await check(deps.http, target, deps.limits)
+        simulator.maintenance, simulator.maintenance_message = True, "<p>back\u0000 soon</p>"
+        maintenance = await check(deps.http, target, deps.limits)
+    for n, result in enumerate((healthy, maintenance)):
+        base = observation(sid, n, result.status, HealthStatus.UNKNOWN if n == 0 else healthy.status)
+        assert await record(deps.broker, dataclasses.replace(base, result=result)) is not None
+    stored = await HealthCheck.filter(service_id=sid).order_by("id")
+    assert [c.service_version for c in stored] == ["2.0\ufffd.12\ufffd"] * 2
+    assert stored[1].maintenance_message == "<p>back\ufffd soon</p>"
 
 
 async def test_closing_writes_everything_already_handed_over(deps: Deps) -> None:

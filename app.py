@@ -23,7 +23,7 @@ from tortoise import Tortoise
 import events
 from config import Settings
 from models import db
-from models.leases import migration_lock, open_lease
+from models.leases import LeaseTimings, migration_lock, open_lease
 from probes.adapter import check
 from probes.address_policy import AddressPolicy, PolicyResolver
 from probes.http import HttpLimits
@@ -185,6 +185,9 @@ async def open_deps(
                 cipher,
                 round_s=settings.lease_interval_seconds,
                 buffer_capacity=settings.outage_buffer_checks,
+                # Slots still locked when the lease returns may be this replica's own dead session's.
+                hold_grace_s=LeaseTimings.for_round(settings.lease_interval_seconds).locks_freed_within_s
+                + settings.lease_interval_seconds,
             )
             supervisor = await stack.enter_async_context(
                 ProbeSupervisor(

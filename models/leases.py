@@ -102,6 +102,13 @@ class LeaseTimings:
     keepalive_interval_s: int = 3
     keepalive_count: int = 3
 
+    @property
+    def locks_freed_within_s(self) -> float:
+        """How long the server may keep a dead session's locks: until `idle_session_timeout`, or
+        until keepalives give up on a silent peer (servers before PostgreSQL 14)."""
+        keepalive = self.keepalive_idle_s + self.keepalive_interval_s * self.keepalive_count
+        return max(self.idle_session_timeout_s, float(keepalive))
+
     @classmethod
     def for_round(cls, round_s: float) -> LeaseTimings:
         """Timings for rounds every `round_s` seconds."""

@@ -121,6 +121,10 @@ class CheckBuffer:
                     del self._queues[service_id]  # `holds` stays true through `_flushing`
                 try:
                     await write(observation)
+                except asyncio.CancelledError:  # shutting down mid-write: still ours to count
+                    self._queues.setdefault(service_id, collections.deque()).appendleft(observation)
+                    self._held += 1
+                    raise
                 except Exception as exc:
                     if is_transient(exc):
                         self._queues.setdefault(service_id, collections.deque()).appendleft(observation)

@@ -49,6 +49,10 @@ async def check_service_health(deps: Deps, service_id: int, actor: Actor) -> Hea
     """
     row = await get_service(service_id, field="serviceId")
     log.info("manual health check of service %s by %s", row.id, actor, extra={"service_id": row.id})
+    if deps.ownership is not None and deps.ownership.has_waiting_checks(row.id):
+        # Checks made while the database was away are still being written; a manual check now
+        # would be stored before them (docs/reliability.md §2).
+        raise VigilError(f"checks of service {row.id} from a database outage are still being written; try again")
     try:
         if deps.supervisor is None:
             stored = await _check_without_loop(deps, row)

@@ -57,6 +57,10 @@ from resolvers.recording import is_unreachable
 log = logging.getLogger(__name__)
 
 
+class NotOwned(RuntimeError):
+    """A buffered check whose slot was lost during the flush: it waits for the lease again."""
+
+
 class ChecksWaiting(RuntimeError):
     """A manual check of a service whose earlier checks are still buffered: storing it first
     would put the service's history out of order."""
@@ -115,6 +119,7 @@ class Ownership:
         reconcile_s: float = 30.0,
         drain_timeout_s: float = 30.0,
         buffer_capacity: int = 10_000,
+        hold_grace_s: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         self._lease = lease
@@ -132,6 +137,8 @@ class Ownership:
         self._broken: set[int] = set()  # services that lost a check: nothing more of theirs is stored until restarted
         self._sink: ResultSink | None = None
         self._closing = False
+        self._hold_grace_s = hold_grace_s  # how long held-over slots still locked may be our own dead session's
+        self._leased_at = 0.0
         self._specs: dict[int, WatchSpec] = {}  # what each watch was built from, snapshots left out
         self._recording: collections.Counter[int] = collections.Counter()
         self._recorded = asyncio.Condition()
@@ -185,9 +192,7 @@ class Ownership:
                 self._buffer.count_dropped()
                 return
             if not self.owns(service_id):
-                slot = slot_of(service_id)
-                lost_just_now = slot in self._owned and self._lease.lost.is_set()  # before the round holds it over
-                if (slot in self._held_over or lost_just_now) and not self._closing:
+                if self._may_hold(service_id) and not self._closing:
                     self._hold(observation)
                     return
                 self._dropped += 1
@@ -202,6 +207,10 @@ class Ownership:
                 except Exception as exc:
                     if not is_unreachable(exc) or self._closing:
                         raise
+                    if not self._may_hold(service_id):  # the slot left while the write was failing
+                        self._dropped += 1
+                        log.info("ownership: dropping a check of service %s, whose slot was lost", service_id)
+                        return
                     log.warning(
                         "ownership: the database is unreachable (%s); buffering the checks of service %s",
                         type(exc).__name__,
@@ -211,9 +220,22 @@ class Ownership:
 
         return guarded
 
+    def _may_hold(self, service_id: int) -> bool:
+        """Whether a check of this service may wait in the buffer: its slot is owned, held over, or
+        was owned when the lease broke a moment ago (before the round holds it over)."""
+        slot = slot_of(service_id)
+        return self.owns(service_id) or slot in self._held_over or (slot in self._owned and self._lease.lost.is_set())
+
+    def has_waiting_checks(self, service_id: int) -> bool:
+        """Whether checks of this service wait in the buffer: a manual check must not overtake them."""
+        return self._buffer.holds(service_id)
+
     async def _record_manual(self, sink: ResultSink, observation: Observation) -> None:
         service_id = observation.service_id
         if self._buffer.holds(service_id):
+            # The watch's breaker and hysteresis have seen this check; it will not be stored, so
+            # restart the watch from the stored state once the buffered checks are written.
+            self._broken.add(service_id)
             raise ChecksWaiting(f"earlier checks of service {service_id} are waiting to be written")
         async with self._recording_of(service_id):
             await sink(observation)
@@ -273,7 +295,7 @@ class Ownership:
     async def apply(self, row: Service) -> None:
         """Apply a committed change of `row` if this replica owns it (`sync_watch` calls this)."""
         async with self._changing:
-            if self.owns(row.id) and row.is_active:
+            if (self.owns(row.id) or slot_of(row.id) in self._held_over) and row.is_active:
                 await self._watch(await watch_spec(row, self._cipher))
             else:
                 await self._unwatch(row.id)
@@ -324,6 +346,7 @@ class Ownership:
         if lease.lost.is_set() or not lease.is_connected:
             await self._hold_over("lease lost")
             await lease.connect()
+            self._leased_at = time.monotonic()
             log.info("ownership: joined as lease member %s", lease.member)
         survey = await lease.survey()
         self._members = survey.members
@@ -413,29 +436,36 @@ class Ownership:
         )
 
     async def _take_back(self, survey: Survey) -> Survey:
-        """First round after a lost lease: take back the held-over slots that are still free; the
-        others went to another replica, so stop their watches and drop their buffered checks."""
+        """Rounds after a lost lease: take back the held-over slots that are free. A slot still
+        locked may be held by this replica's own dead session until PostgreSQL notices it
+        (`idle_session_timeout` or keepalives), so it stays held over, still buffering, for
+        `hold_grace_s`; after that it went to another replica: stop its watches and drop its
+        buffered checks."""
         supervisor = self._require_supervisor()
         wanted = self._held_over & survey.free
         taken = await self._lease.take(wanted) if wanted else frozenset()
+        waiting = time.monotonic() - self._leased_at < self._hold_grace_s
         async with self._changing:
-            gone = self._held_over - taken
-            for service_id in list(supervisor.watched()):
-                if slot_of(service_id) in gone:
-                    await self._unwatch(service_id)
+            gone = set() if waiting else self._held_over - taken
+            leaving = [service_id for service_id in supervisor.watched() if slot_of(service_id) in gone]
+            for service_id in leaving:
+                await self._unwatch(service_id)
+            await self._drained(leaving)
             # From here to the end, nothing awaits: `guard` sees the hand-over as one step.
             dropped = self._buffer.discard(i for i in self._buffer.services() if slot_of(i) in gone)
             self._broken = {i for i in self._broken if slot_of(i) not in gone}
             self._owned |= taken
-            self._held_over.clear()
+            self._held_over -= taken | gone
         self._reconcile_at = 0.0  # registry changes of the outage reach the watches this round
-        log.warning(
-            "ownership: lease back; took back %d held-over slot(s)%s",
-            len(taken),
-            f", {len(gone)} had gone to another replica ({dropped} buffered check(s) of theirs dropped)"
-            if gone
-            else "",
-        )
+        if taken or gone:
+            log.warning(
+                "ownership: lease back; took back %d held-over slot(s)%s%s",
+                len(taken),
+                f", {len(gone)} had gone to another replica ({dropped} buffered check(s) of theirs dropped)"
+                if gone
+                else "",
+                f"; {len(self._held_over)} still locked, waiting for them" if self._held_over else "",
+            )
         return dataclasses.replace(survey, held=survey.held | taken, free=survey.free - taken)
 
     async def _flush(self) -> None:
@@ -448,10 +478,15 @@ class Ownership:
         sink = self._sink
 
         async def write(observation: Observation) -> None:
+            if not self.owns(observation.service_id):  # the lease broke during the flush
+                raise NotOwned(f"service {observation.service_id} is not owned any more")
             async with self._recording_of(observation.service_id):
                 await sink(observation)
 
-        outcome = await self._buffer.flush(owned, write, is_unreachable)
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, NotOwned) or is_unreachable(exc)
+
+        outcome = await self._buffer.flush(owned, write, transient)
         self._broken |= outcome.broken
         if outcome.written:
             log.info(
@@ -471,10 +506,11 @@ class Ownership:
         if not self._broken:
             return
         async with self._changing:
-            ready = [i for i in self._broken if not self._buffer.holds(i) and slot_of(i) not in self._held_over]
+            ready = [i for i in self._broken if not self._buffer.holds(i) and self.owns(i)]
             for service_id in ready:
-                self._broken.discard(service_id)
                 await self._unwatch(service_id)
+            await self._drained(ready)
+            self._broken.difference_update(ready)
             rows = [row for row in await Service.filter(id__in=ready, is_active=True) if self.owns(row.id)]
             for spec in await watch_specs(rows, self._cipher):
                 await self._watch(spec)
@@ -488,18 +524,24 @@ class Ownership:
             with contextlib.suppress(Exception):  # whatever is left is counted just below
                 async with asyncio.timeout(self._drain_timeout_s):
                     await self._flush()
-        dropped = self._buffer.discard(self._buffer.services())
+        waiting = self._buffer.services()
+        self._broken |= waiting  # checks the supervisor still drains must not follow a dropped run
+        dropped = self._buffer.discard(waiting)
         if dropped:
             log.warning("ownership: shutting down with %d check(s) still buffered; dropped", dropped)
 
     async def _reconcile(self) -> None:
         """Compare the watches with the database, for registry changes no message brought."""
         supervisor = self._require_supervisor()
+        if self._lease.lost.is_set():
+            return  # `owns` is false for every slot now: the next round holds them over instead
         async with self._changing:
             rows = [
                 row
                 for row in await Service.filter(is_active=True)
-                if self.owns(row.id) and row.id not in self._broken  # `_restart_broken` restarts those
+                # Held-over services keep their watches (and take registry changes) while they wait.
+                if (self.owns(row.id) or slot_of(row.id) in self._held_over)
+                and row.id not in self._broken  # `_restart_broken` restarts those
             ]
             wanted = {spec.service_id: spec for spec in await watch_specs(rows, self._cipher)}
             for service_id in supervisor.watched() - wanted.keys():
@@ -553,9 +595,12 @@ class Ownership:
     # -- watches ---------------------------------------------------------------------------
 
     async def _watch(self, spec: WatchSpec) -> None:
+        supervisor = self._require_supervisor()
+        if spec.service_id not in supervisor.watched() and self._buffer.holds(spec.service_id):
+            self._broken.add(spec.service_id)  # a new watch would start from state its buffered checks change
         if spec.service_id in self._broken:
             return  # restarted by `_restart_broken` once its buffered checks are written
-        await self._require_supervisor().upsert(spec)
+        await supervisor.upsert(spec)
         self._specs[spec.service_id] = _without_state(spec)
 
     async def _unwatch(self, service_id: int) -> None:

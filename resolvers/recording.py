@@ -22,7 +22,7 @@ import logging
 from typing import Self
 
 import asyncpg
-from tortoise.exceptions import DBConnectionError
+from tortoise.exceptions import BaseORMException, DBConnectionError
 from tortoise.transactions import in_transaction
 
 from events.broker import Broker
@@ -55,7 +55,10 @@ def is_unreachable(exc: BaseException) -> bool:
         if isinstance(current, _UNREACHABLE):
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        # Tortoise wraps without `from`, so its wrappers are followed through `__context__`; any
+        # other error raised while handling a connection error is about the data, not the link.
+        wrapped = isinstance(current, BaseORMException)
+        current = current.__cause__ or (current.__context__ if wrapped else None)
     return False
 
 

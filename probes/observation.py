@@ -28,6 +28,8 @@ class Observation:
     - `is_manual` marks checks asked for through `ProbeSupervisor.check_now`.
     - `key` names this one check for good: a write retried after a failure that may have
       committed all the same (a COMMIT lost to a timeout) finds the row it already wrote.
+    - `retried` is set on a check that waits to be written again; only for those does the
+      recorder look for a row an earlier attempt stored, so first writes cost no lookup.
     """
 
     target: ProbeTarget
@@ -40,6 +42,7 @@ class Observation:
     next_check_at: dt.datetime | None
     is_manual: bool = False
     key: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    retried: bool = False
 
     def __post_init__(self) -> None:
         if self.target.service_id is None:

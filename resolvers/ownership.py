@@ -220,11 +220,15 @@ class Ownership:
 
         return guarded
 
+    def _keeps_watching(self, service_id: int) -> bool:
+        """Whether this replica keeps the service's watch: its slot is owned or held over."""
+        return self.owns(service_id) or slot_of(service_id) in self._held_over
+
     def _may_hold(self, service_id: int) -> bool:
-        """Whether a check of this service may wait in the buffer: its slot is owned, held over, or
+        """Whether a check of this service may wait in the buffer: the watch is kept, or its slot
         was owned when the lease broke a moment ago (before the round holds it over)."""
-        slot = slot_of(service_id)
-        return self.owns(service_id) or slot in self._held_over or (slot in self._owned and self._lease.lost.is_set())
+        lost_just_now = slot_of(service_id) in self._owned and self._lease.lost.is_set()
+        return self._keeps_watching(service_id) or lost_just_now
 
     def has_waiting_checks(self, service_id: int) -> bool:
         """Whether checks of this service wait in the buffer: a manual check must not overtake them."""
@@ -256,8 +260,9 @@ class Ownership:
                 self._recorded.notify_all()
 
     def _hold(self, observation: Observation) -> None:
-        """Buffer a check; when the buffer is full, drop it and mark its service broken."""
-        if self._buffer.offer(observation):
+        """Buffer a check; when the buffer is full, drop it and mark its service broken. Buffered
+        checks are `retried`: a write of one may have committed although it seemed to fail."""
+        if self._buffer.offer(dataclasses.replace(observation, retried=True)):
             return
         service_id = observation.service_id
         self._broken.add(service_id)
@@ -295,7 +300,7 @@ class Ownership:
     async def apply(self, row: Service) -> None:
         """Apply a committed change of `row` if this replica owns it (`sync_watch` calls this)."""
         async with self._changing:
-            if (self.owns(row.id) or slot_of(row.id) in self._held_over) and row.is_active:
+            if self._keeps_watching(row.id) and row.is_active:
                 await self._watch(await watch_spec(row, self._cipher))
             else:
                 await self._unwatch(row.id)
@@ -540,8 +545,7 @@ class Ownership:
                 row
                 for row in await Service.filter(is_active=True)
                 # Held-over services keep their watches (and take registry changes) while they wait.
-                if (self.owns(row.id) or slot_of(row.id) in self._held_over)
-                and row.id not in self._broken  # `_restart_broken` restarts those
+                if self._keeps_watching(row.id) and row.id not in self._broken  # `_restart_broken` restarts those
             ]
             wanted = {spec.service_id: spec for spec in await watch_specs(rows, self._cipher)}
             for service_id in supervisor.watched() - wanted.keys():

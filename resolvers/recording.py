@@ -132,9 +132,9 @@ async def _store(observation: Observation) -> Written:
 async def _store_all(observations: list[Observation]) -> list[Written]:
     """Writes observations, then folds their checks into the rollups, inside the caller's transaction.
 
-    An observation already stored (a retry after a COMMIT that was applied although its answer
-    was lost) is not written again: its stored row is returned, so it is announced, once."""
-    stored = await _already_stored([observation.key for observation in observations])
+    A retried observation already stored (its COMMIT was applied although the answer was lost)
+    is not written again: its stored row is returned, so it is announced, once."""
+    stored = await _already_stored([observation.key for observation in observations if observation.retried])
     written = [stored.get(observation.key) or await _store(observation) for observation in observations]
     fresh = [w[0] for w, o in zip(written, observations, strict=True) if w is not None and o.key not in stored]
     await rollups.add_checks(fresh)
@@ -142,6 +142,8 @@ async def _store_all(observations: list[Observation]) -> list[Written]:
 
 
 async def _already_stored(keys: list[str]) -> dict[str, Written]:
+    if not keys:
+        return {}
     checks = await HealthCheck.filter(observation_key__in=keys)
     if not checks:
         return {}

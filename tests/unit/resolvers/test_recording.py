@@ -85,7 +85,7 @@ async def test_a_check_written_again_after_an_uncertain_failure_is_stored_and_an
         first = await recorder.record(change)
         later = await recorder.record(observation(sid, 1, HealthStatus.UNHEALTHY, HealthStatus.UNHEALTHY))
         async with deps.broker.subscribe(StatusChanged) as events:
-            again = await recorder.record(change)
+            again = await recorder.record(dataclasses.replace(change, retried=True))  # as the buffer sends it
             async with asyncio.timeout(5):
                 announced = await anext(events)
     assert first is not None and again is not None and later is not None
